@@ -24,6 +24,7 @@ from .epcis.identifiers import IdentifierError, canonical, has_valid_check_digit
 from .epcis.normalize import NormalizedEvent, normalize_event
 from .epcis.privacy import patient_data_problems
 from .epcis.validation import Problem, validate_document
+from .ledger.entry import event_sha256
 from .models import (
     CaptureDocument,
     CaptureJob,
@@ -314,15 +315,6 @@ def _gln_in(identifier: str | None) -> str | None:
     return None
 
 
-def _event_sha256(event: dict[str, Any]) -> str:
-    """SHA-256 of the event as received, over its canonical JSON form (sorted keys, no spaces)."""
-    return hashlib.sha256(canonical_event_json(event)).hexdigest()
-
-
-def canonical_event_json(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _prepare(
     document: dict[str, Any], events: list[tuple[int, Any]], *, organization: Organization
 ) -> tuple[list[PreparedEvent], list[dict[str, Any]]]:
@@ -369,7 +361,7 @@ def _prepare(
                 normalized=normalized,
                 event_id=normalized.event_id or hashed,
                 event_hash=hashed,
-                sha256=_event_sha256(event),
+                sha256=event_sha256(event),
                 party_org_ids=parties | {organization.pk},
             )
         )
@@ -549,8 +541,8 @@ def _append(
     if not CaptureDocument.objects.filter(sha256=document_sha256).exists():
         CaptureDocument.objects.create(sha256=document_sha256, body=raw, size=len(raw), received_at=now)
     context = document.get("@context") or []
-    # Sequence numbers start at 1; the Merkle leaf index of an entry is seq - 1.
-    first = head.tree_size + 1
+    # Sequence numbers start at 0 and equal the entry's Merkle leaf index (docs/ledger-format.md).
+    first = head.tree_size
     rows: list[CustodyEvent] = []
     keys: list[EventKey] = []
     epcs: list[EventEPC] = []

@@ -84,9 +84,7 @@ def format_record_time(value: datetime) -> str:
         # A naive time has no defined instant; guessing the zone would put a wrong time in the ledger.
         raise EntryError("record_time must be timezone-aware")
     u = value.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
-    )
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
 
 
 def _parse_record_time(text: str) -> datetime:

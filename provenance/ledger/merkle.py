@@ -287,7 +287,7 @@ def _check_size(value: int, what: str) -> None:
 
 
 def verify_inclusion(leaf_hash: bytes, leaf_index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> None:
-    """Raise ProofError unless ``proof`` shows the leaf at ``leaf_index`` is in the tree of ``tree_size`` with ``root``."""
+    """Raise ProofError unless ``proof`` puts the leaf at ``leaf_index`` in the tree (``tree_size``, ``root``)."""
     _check_size(leaf_index, "leaf index")
     _check_size(tree_size, "tree size")
     _check_hash(leaf_hash, "leaf hash")

@@ -1,0 +1,109 @@
+"""GS1 keys for the simulator: GTIN from NDC, GLN, SSCC, and their EPC URN / Digital Link forms.
+
+Check digits come from provenance.epcis.identifiers (a plain module, no Django).
+"""
+
+from __future__ import annotations
+
+from provenance.epcis.identifiers import gs1_check_digit
+
+DL = "https://id.gs1.org"
+
+
+def with_check(digits: str) -> str:
+    return digits + str(gs1_check_digit(digits))
+
+
+def gtin_from_ndc(ndc10: str) -> str:
+    """US NDC-based GTIN-14: indicator 0, then "03" + the 10-digit NDC, then the check digit."""
+    digits = ndc10.replace("-", "")
+    if len(digits) != 10 or not digits.isdigit():
+        raise ValueError(f"NDC must have 10 digits, got {ndc10!r}")
+    return with_check("0" + "03" + digits)
+
+
+class Company:
+    """A GS1 company prefix and the keys it issues (GLNs, SSCCs)."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        if not prefix.isdigit() or not 6 <= len(prefix) <= 12:
+            raise ValueError(f"bad GS1 company prefix {prefix!r}")
+        self.prefix = prefix
+
+    def gln(self, ref: int) -> str:
+        width = 12 - len(self.prefix)
+        return with_check(self.prefix + f"{ref:0{width}d}")
+
+    def sscc(self, ref: int, extension: int = 0) -> str:
+        width = 16 - len(self.prefix)
+        return with_check(f"{extension}{self.prefix}{ref % 10**width:0{width}d}")
+
+
+def gln_ref(gln: str, prefix: str) -> str:
+    return gln[len(prefix) : 12]
+
+
+def sgln(gln: str, prefix: str, digital_link: bool, extension: str = "0") -> str:
+    if digital_link:
+        return f"{DL}/414/{gln}" if extension == "0" else f"{DL}/414/{gln}/254/{extension}"
+    return f"urn:epc:id:sgln:{prefix}.{gln_ref(gln, prefix)}.{extension}"
+
+
+def pgln(gln: str, prefix: str, digital_link: bool) -> str:
+    if digital_link:
+        return f"{DL}/417/{gln}"
+    return f"urn:epc:id:pgln:{prefix}.{gln_ref(gln, prefix)}"
+
+
+def sgtin_prefix(gtin: str, prefix_len: int, digital_link: bool) -> str:
+    """Everything of an SGTIN but the serial."""
+    if digital_link:
+        return f"{DL}/01/{gtin}/21/"
+    cp = gtin[1 : 1 + prefix_len]
+    item_ref = gtin[0] + gtin[1 + prefix_len : 13]
+    return f"urn:epc:id:sgtin:{cp}.{item_ref}."
+
+
+def lgtin(gtin: str, prefix_len: int, lot: str, digital_link: bool) -> str:
+    if digital_link:
+        return f"{DL}/01/{gtin}/10/{lot}"
+    cp = gtin[1 : 1 + prefix_len]
+    item_ref = gtin[0] + gtin[1 + prefix_len : 13]
+    return f"urn:epc:class:lgtin:{cp}.{item_ref}.{lot}"
+
+
+def sscc_epc(sscc18: str, prefix_len: int, digital_link: bool) -> str:
+    if digital_link:
+        return f"{DL}/00/{sscc18}"
+    cp = sscc18[1 : 1 + prefix_len]
+    serial_ref = sscc18[0] + sscc18[1 + prefix_len : 17]
+    return f"urn:epc:id:sscc:{cp}.{serial_ref}"
+
+
+def biz_transaction(gln: str, number: str) -> str:
+    """CBV 2.0 business-transaction URI issued by the party with this GLN."""
+    return f"urn:epcglobal:cbv:bt:{gln}:{number}"
+
+
+# Serial numbers: a bijection of the package number, so serials look random, never collide
+# within a GTIN, and need no storage. DSCSA allows up to 20 alphanumerics.
+_NUM_MOD = 10**12
+_NUM_MUL = 387_420_489_017  # odd, not a multiple of 5: invertible mod 10**12
+_ALNUM_MOD = 36**10
+_ALNUM_MUL = 1_853_020_188_851_843  # odd, not a multiple of 3: invertible mod 36**10
+_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def serial_numeric(n: int, salt: int) -> str:
+    return f"{(n * _NUM_MUL + salt) % _NUM_MOD:012d}"
+
+
+def serial_alnum(n: int, salt: int) -> str:
+    x = (n * _ALNUM_MUL + salt) % _ALNUM_MOD
+    out = []
+    for _ in range(10):
+        x, r = divmod(x, 36)
+        out.append(_B36[r])
+    return "".join(out)

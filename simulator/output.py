@@ -1,0 +1,177 @@
+"""Where generated events go: per-partner buffers flushed as EPCIS documents, plus labels and tallies.
+
+Ordering guarantee: a partner's buffer is flushed before any event that depends on one of its
+events (a receipt depends on the shipment) enters another partner's buffer, so documents read
+in file order never show an effect before its cause, except for the events deliberately held
+back as late uploads. No Django here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from simulator.events import Clock, document
+
+MAX_EVENTS_PER_DOCUMENT = 1000
+
+# entry: (t_ms, seq, event, label, tag, edge)
+Entry = tuple[int, int, dict, Any, Any, Any]
+
+
+class Sink:
+    """Buffers events per submitting organization and writes documents, labels and look-alike tags."""
+
+    def __init__(self, out_dir: Path | None, orgs: list, clock: Clock, run: str, seed: int) -> None:
+        self.out_dir = out_dir
+        self.orgs = orgs
+        self.clock = clock
+        self.run = run
+        self.seed = seed
+        self.day = 0
+        self.seq = 0
+        self.doc_seq = 0
+        self.buf: dict[int, list[Entry]] = {}
+        self.held: dict[int, list[tuple[int, Entry]]] = {}  # late uploads: (release day, entry)
+        self.events_written = 0
+        self.labels_written = 0
+        self.tags_written = 0
+        self.documents: list[tuple[str, str, int, int, str]] = []  # file, gln, events, day, first eventTime
+        self.by_step: Counter[str] = Counter()
+        self.by_kind_step: Counter[tuple[str, str]] = Counter()
+        self.edges: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])  # (from loc, to loc) -> [shipments, packages]
+        self.scenario_events: Counter[str] = Counter()
+        self.scenario_camo: Counter[str] = Counter()
+        self.tag_counts: Counter[str] = Counter()
+        self.late_events = 0
+        self.error_declarations = 0
+        self.keep_events = out_dir is None
+        self.memory_docs: list[tuple[int, bytes]] = []
+        if out_dir is not None:
+            (out_dir / "documents").mkdir(parents=True, exist_ok=True)
+            self._labels = open(out_dir / "labels.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+            self._tags = open(out_dir / "lookalikes.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+        else:
+            self._labels = self._tags = None
+        self.label_rows: list[dict] = []
+        self.tag_rows: list[dict] = []
+
+    # --- intake ---
+
+    def emit(self, org: int, t: int, event: dict, dep: int = -1, label: Any = None, tag: Any = None,
+             edge: Any = None, late_days: int = 0) -> None:
+        if dep >= 0 and dep != org and self.buf.get(dep):
+            self.flush(dep)
+        self.seq += 1
+        entry = (t, self.seq, event, label, tag, edge)
+        if late_days > 0:
+            self.held.setdefault(org, []).append((self.day + late_days, entry))
+            self.late_events += 1
+            return
+        buf = self.buf.get(org)
+        if buf is None:
+            buf = self.buf[org] = []
+        buf.append(entry)
+        if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
+            self.flush(org)
+
+    def end_of_day(self, day: int) -> None:
+        for org, held in list(self.held.items()):
+            due = [e for d, e in held if d <= day]
+            if due:
+                self.held[org] = [(d, e) for d, e in held if d > day]
+                self.buf.setdefault(org, []).extend(due)
+        for org in sorted(self.buf, key=lambda o: (self.orgs[o].tier, o)):
+            if self.buf[org] and (day + 1) % self.orgs[org].window_days == 0:
+                self.flush(org)
+        self.day = day + 1
+
+    def close(self) -> None:
+        for org, held in self.held.items():
+            self.buf.setdefault(org, []).extend(e for _, e in held)
+        self.held.clear()
+        for org in sorted(self.buf, key=lambda o: (self.orgs[o].tier, o)):
+            if self.buf[org]:
+                self.flush(org)
+        if self._labels:
+            self._labels.close()
+            self._tags.close()
+
+    # --- output ---
+
+    def flush(self, org_idx: int) -> None:
+        entries = self.buf.get(org_idx)
+        if not entries:
+            return
+        self.buf[org_idx] = []
+        entries.sort(key=lambda e: (e[0], e[1]))
+        org = self.orgs[org_idx]
+        for start in range(0, len(entries), MAX_EVENTS_PER_DOCUMENT):
+            self._write(org, entries[start : start + MAX_EVENTS_PER_DOCUMENT])
+
+    def _write(self, org: Any, chunk: list[Entry]) -> None:
+        self.doc_seq += 1
+        creation_t = max(e[0] for e in chunk) + 60_000
+        body = document([e[2] for e in chunk], self.clock.utc(creation_t), org.pgln[org.digital_link])
+        day = self.day
+        month = self.clock.date(day)[:7]
+        name = f"documents/{month}/{self.doc_seq:07d}_{org.gln}.json"
+        if self.out_dir is not None:
+            path = self.out_dir / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(body)
+        else:
+            self.memory_docs.append((org.idx, body))
+        self.documents.append((name, org.gln, len(chunk), day, chunk[0][2]["eventTime"]))
+        self.events_written += len(chunk)
+        kind = org.kind
+        for t, _seq, ev, label, tag, edge in chunk:
+            step = ev.get("bizStep", "")
+            self.by_step[step] += 1
+            self.by_kind_step[(kind, step)] += 1
+            if "errorDeclaration" in ev:
+                self.error_declarations += 1
+            if edge is not None:
+                e = self.edges[(edge[0], edge[1])]
+                e[0] += 1
+                e[1] += edge[2]
+            if label is not None:
+                self._label(ev, t, label)
+            if tag is not None:
+                self._tag(ev, tag)
+
+    def _label(self, ev: dict, t: int, label: Any) -> None:
+        scenario, incident, role, transfer_key, start_t, camouflaged, subtlety = label
+        row = {
+            "event_id": ev["eventID"],
+            "scenario": scenario,
+            "incident": incident,
+            "role": role,
+            "transfer_key": transfer_key,
+            "start_time": self.clock.utc(start_t),
+            "event_time": ev["eventTime"],
+            "camouflaged": camouflaged,
+            "subtlety": round(subtlety, 3),
+            "seed": self.seed,
+            "run": self.run,
+        }
+        self.scenario_events[scenario] += 1
+        if camouflaged:
+            self.scenario_camo[scenario] += 1
+        self.labels_written += 1
+        if self._labels:
+            self._labels.write(json.dumps(row, separators=(",", ":")) + "\n")
+        else:
+            self.label_rows.append(row)
+
+    def _tag(self, ev: dict, tag: Any) -> None:
+        kind, transfer_key = tag if isinstance(tag, tuple) else (tag, "")
+        row = {"event_id": ev["eventID"], "kind": kind, "transfer_key": transfer_key, "event_time": ev["eventTime"]}
+        self.tag_counts[kind] += 1
+        self.tags_written += 1
+        if self._tags:
+            self._tags.write(json.dumps(row, separators=(",", ":")) + "\n")
+        else:
+            self.tag_rows.append(row)

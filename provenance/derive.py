@@ -76,7 +76,7 @@ def ledger_derive(*, limit: int | None = None) -> int:
 @transaction.atomic
 def _derive_batch() -> int:
     mark, _ = Watermark.objects.select_for_update().get_or_create(name=WATERMARK)
-    events = list(CustodyEvent.objects.filter(seq__gt=mark.seq).order_by("seq")[:BATCH])
+    events = list(CustodyEvent.objects.filter(seq__gte=mark.seq).order_by("seq")[:BATCH])
     if not events:
         return 0
     ctx = _Ctx(resolver=PartyResolver(), packages={}, units={}, lots={}, products={}, children={})
@@ -92,7 +92,7 @@ def _derive_batch() -> int:
     LogisticUnit.objects.bulk_update(
         [u for u in ctx.units.values() if u.pk is not None], ["parent", "last_seq"], batch_size=2000
     )
-    mark.seq = events[-1].seq
+    mark.seq = events[-1].seq + 1
     mark.save(update_fields=["seq", "updated_at"])
     return len(events)
 

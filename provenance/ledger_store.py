@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from functools import reduce
 
@@ -14,16 +15,27 @@ from .models import CustodyEvent, MerkleNode
 
 NodeId = tuple[int, int]
 
+# Bounds the size of one IN list; a proof needs ~2·log2(n) nodes, a trace's batch a few thousand.
+_IDS_PER_QUERY = 2000
+
 
 class DbNodeStore:
     """merkle.NodeStore on the MerkleNode table: one query per proof, one bulk insert per append."""
 
     def get_many(self, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
-        if not ids:
-            return {}
-        condition = reduce(operator.or_, (Q(level=level, index=index) for level, index in ids))
-        return {(level, index): bytes(value)
-                for level, index, value in MerkleNode.objects.filter(condition).values_list("level", "index", "hash")}
+        found: dict[NodeId, bytes] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _IDS_PER_QUERY):
+            by_level: dict[int, list[int]] = defaultdict(list)
+            for level, index in ordered[start : start + _IDS_PER_QUERY]:
+                by_level[level].append(index)
+            # One "level = L AND index IN (...)" term per level keeps the SQL short and index-friendly.
+            condition = reduce(operator.or_, (Q(level=level, index__in=idx) for level, idx in by_level.items()))
+            found.update(
+                ((level, index), bytes(value))
+                for level, index, value in MerkleNode.objects.filter(condition).values_list("level", "index", "hash")
+            )
+        return found
 
     def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:
         # Nodes are final once complete; the append-only triggers refuse any overwrite.
@@ -31,6 +43,31 @@ class DbNodeStore:
             [MerkleNode(level=level, index=index, hash=value) for (level, index), value in nodes.items()],
             batch_size=5000,
         )
+
+
+class _RecordingStore:
+    """Answers every read with a dummy hash and remembers what was asked: the node ids a set of proofs needs."""
+
+    def __init__(self) -> None:
+        self.wanted: set[NodeId] = set()
+
+    def get_many(self, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
+        self.wanted.update(ids)
+        return dict.fromkeys(ids, bytes(merkle.HASH_SIZE))
+
+    def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:  # pragma: no cover - never written to
+        raise NotImplementedError
+
+
+class _DictStore:
+    def __init__(self, nodes: Mapping[NodeId, bytes]) -> None:
+        self.nodes = nodes
+
+    def get_many(self, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
+        return {i: self.nodes[i] for i in ids if i in self.nodes}
+
+    def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:  # pragma: no cover - read-only
+        raise NotImplementedError
 
 
 def entry_bytes(event: CustodyEvent, submitter_gln: str) -> bytes:
@@ -42,6 +79,11 @@ def entry_bytes(event: CustodyEvent, submitter_gln: str) -> bytes:
         submitter=submitter_gln,
         received_sha256=event.body_sha256,
     )
+
+
+def event_entry(event: CustodyEvent) -> bytes:
+    """The entry bytes of a stored row (its submitter's GLN is part of the entry)."""
+    return entry_bytes(event, event.submitter.gln)
 
 
 def ledger_integrate(*, rows: Sequence[CustodyEvent], submitter_gln: str) -> bytes:
@@ -58,6 +100,15 @@ def tree_root(tree_size: int) -> bytes:
 
 def inclusion_proof(leaf_index: int, tree_size: int) -> list[bytes]:
     return merkle.inclusion_proof(DbNodeStore(), leaf_index, tree_size)
+
+
+def inclusion_proofs(leaf_indexes: Collection[int], tree_size: int) -> dict[int, list[bytes]]:
+    """Audit paths for many leaves of one tree, reading the nodes they share once (a trace's bundle)."""
+    recorder = _RecordingStore()
+    for index in leaf_indexes:
+        merkle.inclusion_proof(recorder, index, tree_size)
+    store = _DictStore(DbNodeStore().get_many(recorder.wanted))
+    return {index: merkle.inclusion_proof(store, index, tree_size) for index in leaf_indexes}
 
 
 def consistency_proof(first: int, second: int) -> list[bytes]:

@@ -343,7 +343,8 @@ class Transfer(models.Model):
 
 
 class Watermark(models.Model):
-    """How far along the ledger a derived process has got ("scored up to seq N")."""
+    """How far along the ledger a derived process has got: ``seq`` is the next entry to process
+    (the number of entries done, since sequence numbers start at 0)."""
 
     name = models.CharField(max_length=64, primary_key=True)
     seq = models.BigIntegerField(default=0)

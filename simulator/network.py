@@ -147,7 +147,7 @@ class Org:
     salt: int = 0
     wholesaler: int = -1  # chains: their national wholesaler (org idx)
     has_dc: bool = False
-    scenario_actor: bool = False  # created by a scenario (kept out of every output but its own events)
+    scenario_actor: bool = False  # created by a scenario; never written to any output
 
     @property
     def kind(self) -> str:

@@ -44,6 +44,7 @@ class Sink:
         self.edges: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])  # (from loc, to loc) -> [shipments, packages]
         self.scenario_events: Counter[str] = Counter()
         self.scenario_camo: Counter[str] = Counter()
+        self.incident_events: Counter[str] = Counter()
         self.tag_counts: Counter[str] = Counter()
         self.late_events = 0
         self.error_declarations = 0
@@ -65,6 +66,8 @@ class Sink:
         if dep >= 0 and dep != org and self.buf.get(dep):
             self.flush(dep)
         self.seq += 1
+        if late_days > 0:
+            tag = [("late_event", ""), tag] if tag is not None else ("late_event", "")
         entry = (t, self.seq, event, label, tag, edge)
         if late_days > 0:
             self.held.setdefault(org, []).append((self.day + late_days, entry))
@@ -158,6 +161,7 @@ class Sink:
             "run": self.run,
         }
         self.scenario_events[scenario] += 1
+        self.incident_events[incident] += 1
         if camouflaged:
             self.scenario_camo[scenario] += 1
         self.labels_written += 1
@@ -167,6 +171,10 @@ class Sink:
             self.label_rows.append(row)
 
     def _tag(self, ev: dict, tag: Any) -> None:
+        if isinstance(tag, list):
+            for t in tag:
+                self._tag(ev, t)
+            return
         kind, transfer_key = tag if isinstance(tag, tuple) else (tag, "")
         row = {"event_id": ev["eventID"], "kind": kind, "transfer_key": transfer_key, "event_time": ev["eventTime"]}
         self.tag_counts[kind] += 1

@@ -116,7 +116,11 @@ def normalize_vocab(value: str, kind: str) -> str:
         return value
     if value.startswith(vocab.iri_prefix) and value[len(vocab.iri_prefix) :] in vocab.words:
         return value[len(vocab.iri_prefix) :]
-    if vocab.urn_prefix and value.lower().startswith(vocab.urn_prefix) and value[len(vocab.urn_prefix) :] in vocab.words:
+    if (
+        vocab.urn_prefix
+        and value.lower().startswith(vocab.urn_prefix)
+        and value[len(vocab.urn_prefix) :] in vocab.words
+    ):
         return value[len(vocab.urn_prefix) :]
     return value
 

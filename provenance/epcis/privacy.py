@@ -64,6 +64,16 @@ _STANDARD_KEYS = frozenset({
     "persistentDisposition", "readPoint", "bizLocation", "bizTransactionList", "sourceList", "destinationList",
     "sensorElementList", "ilmd", "@context",
 })  # fmt: skip
+# Standard keys inside standard structures (readPoint, quantity elements, sensor data, errorDeclaration).
+_NESTED_STANDARD_KEYS = frozenset({
+    "id", "epcClass", "quantity", "uom", "set", "unset", "sensorMetadata", "sensorReport", "time", "startTime",
+    "endTime", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod", "bizRules", "exception",
+    "microorganism", "chemicalSubstance", "value", "component", "stringValue", "booleanValue", "hexBinaryValue",
+    "uriValue", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue", "coordinateReferenceSystem",
+    "declarationTime", "reason", "correctiveEventIDs", "type",
+})  # fmt: skip
+# Standard keys whose values are free text, so could still carry an e-mail address or an SSN.
+_FREE_TEXT_KEYS = frozenset({"stringValue", "uriValue"})
 
 _WHY = (
     "This service never stores patient data: DSCSA tracing stops at the dispenser, and the ledger cannot "
@@ -105,28 +115,29 @@ def _squash(name: str) -> str:
 
 
 def _walk(key: str, value: Any, path: tuple[object, ...], index: int, *, scan_values: bool) -> list[Problem]:
-    problems: list[Problem] = []
-    reason = personal_key_reason(key) if key not in _STANDARD_KEYS else None
-    if reason is not None:
-        return [_problem(index, path, f"The field {key!r} at {pointer(*path)}: {reason}.")]
+    """Problems in one field and everything below it; ``scan_values`` once inside free-form data."""
+    if key not in _STANDARD_KEYS and key not in _NESTED_STANDARD_KEYS:
+        reason = personal_key_reason(key)
+        if reason is not None:
+            return [_problem(index, path, f"The field {key!r} at {pointer(*path)}: {reason}.")]
     if isinstance(value, Mapping):
+        problems: list[Problem] = []
         for child, item in value.items():
-            problems.extend(_walk(child, item, (*path, child), index, scan_values=scan_values or child not in
-                                  _STANDARD_KEYS))  # fmt: skip
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            problems.extend(_walk(key, item, (*path, i), index, scan_values=scan_values) if isinstance(
-                item, (Mapping, list)) else _value_problems(item, (*path, i), index, scan_values))  # fmt: skip
-    else:
-        problems.extend(_value_problems(value, path, index, scan_values))
-    return problems
+            scan = scan_values or child in _FREE_TEXT_KEYS or child not in _NESTED_STANDARD_KEYS
+            problems.extend(_walk(child, item, (*path, child), index, scan_values=scan))
+        return problems
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _walk(key, item, (*path, i), index, scan_values=scan_values)]
+    return _value_problems(value, path, index, scan_values)
 
 
 def _value_problems(value: Any, path: tuple[object, ...], index: int, scan: bool) -> list[Problem]:
     if not scan or not isinstance(value, str):
         return []
     if _EMAIL.search(value):
-        return [_problem(index, path, f"The value at {pointer(*path)} is an e-mail address, which identifies a person.")]
+        return [
+            _problem(index, path, f"The value at {pointer(*path)} is an e-mail address, which identifies a person.")
+        ]
     if _SSN.search(value):
         return [_problem(index, path, f"The value at {pointer(*path)} looks like a US Social Security number.")]
     return []
@@ -143,17 +154,23 @@ def _typed_list_problems(name: str, entries: Any, index: int) -> list[Problem]:
             continue
         type_ = entry.get("type")
         if isinstance(type_, str) and not cbv.is_standard(type_, kind) and _personal_type(type_):
-            problems.append(_problem(
-                index, (name, i, "type"),
-                f"The {field} type {type_!r} at {pointer(name, i, 'type')} names a patient, prescription or "
-                "person rather than a trading partner.",
-            ))  # fmt: skip
+            problems.append(
+                _problem(
+                    index,
+                    (name, i, "type"),
+                    f"The {field} type {type_!r} at {pointer(name, i, 'type')} names a patient, prescription or "
+                    "person rather than a trading partner.",
+                )
+            )
         value = entry.get(field)
         if isinstance(value, str) and _VALUE_STEMS.search(value):
-            problems.append(_problem(
-                index, (name, i, field),
-                f"The {field} {value!r} at {pointer(name, i, field)} refers to a patient or a prescription.",
-            ))  # fmt: skip
+            problems.append(
+                _problem(
+                    index,
+                    (name, i, field),
+                    f"The {field} {value!r} at {pointer(name, i, field)} refers to a patient or a prescription.",
+                )
+            )
         for key, item in entry.items():
             if key not in ("type", field):
                 problems.extend(_walk(key, item, (name, i, key), index, scan_values=True))

@@ -24,12 +24,12 @@ def forwards(apps, schema_editor):
             "ADD CONSTRAINT provenance_custodyevent_pkey PRIMARY KEY (seq, record_time);"
         )
     for statement in protect_statements(vendor, LEDGER_TABLES):
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 def backwards(apps, schema_editor):
     for statement in unprotect_statements(schema_editor.connection.vendor, LEDGER_TABLES):
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,1273 @@
+"""The life of the goods, day by day: production, distribution, dispensing, returns, recalls, noise.
+
+One ``Simulation`` walks the network through ``days`` days. Each day: scheduled arrivals and
+scenario steps run, dispensers dispense and reorder, distribution centres pick and ship,
+distribution centres reorder from manufacturers (or their 3PLs), manufacturers commission and
+ship, and benign noise (returns, corrections, voids, expiries, recalls) happens. Events go to
+the Sink as they happen. Everything random comes from generators seeded by the run's seed.
+No Django here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from array import array
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator import ids
+from simulator.events import DAY_MS, HOUR_MS, Clock, EventIds, party_lists
+from simulator.network import Loc, Network, Org, Product
+from simulator.output import Sink
+
+HOLDER_ROLES = ("plant", "3pl", "dc", "chain_dc", "repack", "returns")
+DISPENSER_ROLES = ("store", "pharmacy", "hospital")
+GROUND_KM_PER_DAY = 700.0
+PALLET_CASES = 40
+
+
+@dataclass
+class SimConfig:
+    seed: int
+    days: int
+    start: dt.date = dt.date(2025, 3, 3)
+    target_events: int = 10_000
+    noise: float = 1.0  # multiplier on benign look-alike rates (returns, corrections, voids, splits)
+    missing: float = 1.0  # multiplier on missing-event rates
+    late: float = 1.0  # multiplier on late-upload rates
+    events_per_package: float = 2.0  # calibration: events generated per dispensed package
+
+
+class Stock:
+    __slots__ = ("cases", "loose")
+
+    def __init__(self) -> None:
+        self.cases: deque[int] = deque()
+        self.loose: deque[int] = deque()
+
+
+@dataclass(eq=False)
+class Lot:
+    idx: int
+    prod: int
+    number: str
+    expiry_day: int
+    expiry: str
+    made_day: int
+    recalled_day: int = -1
+    short: bool = False
+    size: int = 0
+    phantom: bool = False  # a lot number nobody commissioned (counterfeit)
+
+
+@dataclass(eq=False)
+class Shipment:
+    seller: int  # loc
+    buyer: int  # loc
+    owner_from: int  # org
+    owner_to: int  # org
+    pkgs: list[int] = field(default_factory=list)
+    cases: list[int] = field(default_factory=list)
+    pallets: list[int] = field(default_factory=list)
+    qty: dict[int, int] = field(default_factory=dict)  # prod -> units ordered (on-order bookkeeping)
+    possessor_from: int = -1
+    possessor_to: int = -1
+    po: str = ""
+    desadv: str = ""
+    kind: str = "sale"  # sale, transfer, return, return_rd
+    disposition: str = "in_transit"
+    arrive_day: int = 0
+    t_ship: int = 0
+    label_ship: Any = None
+    label_recv: Any = None
+    tag: Any = None
+    recv_tag: Any = None
+    lot_level: bool = False
+    ship_event: str = ""
+    recv_t: int = -1  # forced receipt time (scenarios)
+    on_receive: Any = None  # callback(sim, shipment, day)
+    no_receive: bool = False
+    submitter: int = -1  # org that reports the shipping event (3PL for manufacturer-owned stock)
+    inflate: int = 0  # lot-level report claims this many more units than shipped (scenario)
+    force_recv: bool = False  # the receipt is always reported (scenarios whose fraud is the report itself)
+    label_restock: Any = None
+
+    def units(self) -> int:
+        return len(self.pkgs) + len(self.cases) + len(self.pallets)
+
+
+class Simulation:
+    def __init__(self, net: Network, cfg: SimConfig, sink: Sink, scenarios: Any = None) -> None:
+        self.net = net
+        self.cfg = cfg
+        self.sink = sink
+        self.clock = sink.clock
+        self.rng = random.Random(f"flow/{cfg.seed}")
+        self.noise_rng = random.Random(f"noise/{cfg.seed}")
+        self.np = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
+        self.ids = EventIds(cfg.seed)
+        self.orgs: list[Org] = net.orgs
+        self.locs: list[Loc] = net.locs
+        self.products: list[Product] = net.products
+        self.day = 0
+        self.pkg_prod = array("i")
+        self.pkg_lot = array("i")
+        self.lots: list[Lot] = []
+        self.lots_of: dict[int, list[int]] = defaultdict(list)
+        self.case_pkgs: dict[int, list[int]] = {}
+        self.pallet_cases: dict[int, list[int]] = {}
+        self.cont_epc: dict[int, tuple[str, str]] = {}
+        self.n_cont = 0
+        self.sscc_next: dict[int, int] = defaultdict(int)
+        self.stock: list[dict[int, Stock]] = []
+        self.on_order: list[dict[int, int]] = []
+        self.agenda: dict[int, list[tuple]] = defaultdict(list)
+        self.orders: dict[int, list[tuple[int, int, int, Any]]] = {}
+        self.doc_counter: dict[int, int] = defaultdict(int)
+        self.exp: dict[int, np.ndarray] = {}
+        self.lead: dict[int, int] = {}
+        self.scenarios = scenarios
+        self.watch_pid: dict[tuple[int, int], Any] = {}
+        self.watch_dispense_loc: dict[int, Any] = {}
+        self.route_override: dict[int, tuple[list[int], Any]] = {}
+        self.demand_boost: dict[int, tuple[float, int, int]] = {}
+        self.dispensed_pool: dict[int, deque[tuple[int, int, int]]] = defaultdict(lambda: deque(maxlen=400))
+        self.destroyed_pool: deque[tuple[int, int]] = deque(maxlen=2000)
+        self.shortage: dict[int, tuple[int, int]] = {}
+        self.lot_plan: dict[int, list[tuple[int, int]]] = defaultdict(list)  # prod -> [(from day, expiry day)]
+        self.recall_plan: dict[int, list[int]] = defaultdict(list)  # day -> prods
+        self.short_lots: list[int] = []
+        self.counts: dict[str, int] = defaultdict(int)
+        self.expired_hold: dict[int, list[tuple[int, bool]]] = {}
+        self.receive_hooks: dict[int, Any] = {}  # buyer loc -> one-shot hook(sim, shipment)
+        self.ship_hooks: dict[int, Any] = {}  # seller loc -> one-shot hook(sim, shipment) -> bool (handled)
+        self._grow_locs()
+        self._prepare_demand()
+        self._doy = [(cfg.start + dt.timedelta(days=d)).timetuple().tm_yday for d in range(cfg.days + 1)]
+        self._weekday = [(cfg.start + dt.timedelta(days=d)).weekday() for d in range(cfg.days + 1)]
+
+    # ------------------------------------------------------------------ set-up
+
+    def _grow_locs(self) -> None:
+        while len(self.stock) < len(self.locs):
+            self.stock.append({})
+            self.on_order.append({})
+
+    def _prepare_demand(self) -> None:
+        P = len(self.products)
+        pop = np.array([p.popularity for p in self.products])
+        hosp = np.array([p.hospital_share for p in self.products])
+        unit_dose = np.array([p.repack_of >= 0 for p in self.products])
+        self.mix_r = pop * (1 - hosp) * ~unit_dose
+        self.mix_h = pop * hosp
+        self.mix_r /= self.mix_r.sum()
+        self.mix_h /= self.mix_h.sum()
+        self.controlled = np.array([p.schedule in ("CII", "CIII") for p in self.products])
+        self.disp_locs = [loc for loc in self.locs if loc.role in DISPENSER_ROLES]
+        total = sum(loc.rate for loc in self.disp_locs)
+        want = self.cfg.target_events / (self.cfg.days * self.cfg.events_per_package)
+        k = want / total
+        for loc in self.disp_locs:
+            loc.rate *= k
+        self._propagate_expected()
+        self.season_amp = np.array([p.season_amp for p in self.products])
+        self.season_peak = np.array([p.season_peak for p in self.products])
+        self._P = P
+
+    def _propagate_expected(self) -> None:
+        P = len(self.products)
+        exp: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(P))
+        ctrl = self.controlled
+        for loc in self.disp_locs:
+            mix = self.mix_h if loc.role == "hospital" else self.mix_r
+            r = loc.rate * mix
+            share = 0.88 if loc.secondary >= 0 else 1.0
+            unit = np.array([p.repack_of >= 0 for p in self.products])
+            base = np.where(unit, 0.0, r)
+            for p in np.nonzero(unit & (r > 0))[0]:
+                exp[self.products[p].supply_loc][p] += r[p]
+            if loc.controlled_supplier >= 0:
+                exp[loc.primary] += np.where(ctrl, 0.0, base) * share
+                exp[loc.controlled_supplier] += np.where(ctrl, base, 0.0) * share
+            else:
+                exp[loc.primary] += base * share
+            if loc.secondary >= 0:
+                exp[loc.secondary] += base * (1 - share)
+        # second tier: chain DCs, secondaries and repackagers buy from national DCs
+        for loc in self.locs:
+            if loc.role == "chain_dc" or (loc.role == "dc" and self.orgs[loc.org].role == "secondary_wholesaler"):
+                exp[loc.primary] += exp[loc.idx]
+            elif loc.role == "repack":
+                for p in self.products:
+                    if p.supply_loc == loc.idx and p.repack_of >= 0:
+                        exp[loc.idx][p.repack_of] += exp[loc.idx][p.idx] / p.repack_ratio
+                org_loc = loc
+                if org_loc.primary >= 0:
+                    bulk = np.zeros(P)
+                    for p in self.products:
+                        if p.supply_loc == loc.idx and p.repack_of >= 0:
+                            bulk[p.repack_of] += exp[loc.idx][p.repack_of]
+                    exp[loc.primary] += bulk
+        # third tier: national and regional DCs buy from the manufacturers' supply locations
+        for loc in self.locs:
+            if loc.role == "dc" and self.orgs[loc.org].role in ("national_wholesaler", "regional_wholesaler"):
+                for p in np.nonzero(exp[loc.idx])[0]:
+                    if self.products[p].repack_of < 0:
+                        exp[self.products[p].supply_loc][p] += exp[loc.idx][p]
+        for loc in self.locs:
+            if loc.role == "3pl":
+                for p in np.nonzero(exp[loc.idx])[0]:
+                    exp[self.orgs[self.products[p].mfr].locations[0]][p] += exp[loc.idx][p]
+        self.exp = dict(exp)
+
+    def supplier_of(self, loc: Loc, p: Product) -> int:
+        """Where a holder location reorders a product."""
+        if loc.role in ("chain_dc", "repack") or (loc.role == "dc" and self.orgs[loc.org].role == "secondary_wholesaler"):
+            return loc.primary
+        if loc.role == "3pl":
+            return self.orgs[p.mfr].locations[0]
+        return p.supply_loc
+
+    # ------------------------------------------------------------------ identifiers and time
+
+    def epc(self, pid: int, dl: bool) -> str:
+        p = self.products[self.pkg_prod[pid]]
+        if p.numeric_serials:
+            return p.sgtin[dl] + ids.serial_numeric(pid, p.salt)
+        return p.sgtin[dl] + ids.serial_alnum(pid, p.salt)
+
+    def new_packages(self, prod: int, lot: int, n: int) -> range:
+        if lot >= 0:
+            self.lots[lot].size += n
+        start = len(self.pkg_prod)
+        self.pkg_prod.extend([prod] * n)
+        self.pkg_lot.extend([lot] * n)
+        return range(start, start + n)
+
+    def new_container(self, org: Org, children: list[int], pallet: bool) -> int:
+        self.n_cont += 1
+        cid = self.n_cont
+        self.sscc_next[org.idx] += 1
+        sscc = ids.Company(org.prefix).sscc(self.sscc_next[org.idx], extension=1 if pallet else 0)
+        pl = len(org.prefix)
+        self.cont_epc[cid] = (ids.sscc_epc(sscc, pl, False), ids.sscc_epc(sscc, pl, True))
+        if pallet:
+            self.pallet_cases[cid] = children
+        else:
+            self.case_pkgs[cid] = children
+        return cid
+
+    def t_at(self, loc: Loc, day: int, lo: float, hi: float) -> int:
+        off = self.clock.offset(loc.std_off, loc.dst, day)
+        return day * DAY_MS + int((lo + (hi - lo) * self.rng.random()) * HOUR_MS) - off * 60_000
+
+    def stamp(self, loc: Loc, t: int) -> tuple[str, str]:
+        day = (t + loc.std_off * 60_000) // DAY_MS
+        off = self.clock.offset(loc.std_off, loc.dst, day)
+        local = t + off * 60_000 + self.orgs[loc.org].skew_ms
+        return self.clock.local(local, off), self.clock.offstr(off)
+
+    def number(self, org: int, prefix: str) -> str:
+        self.doc_counter[org] += 1
+        return f"{prefix}{self.doc_counter[org]:08d}"
+
+    def late_days(self, org: Org) -> int:
+        if org.late and self.noise_rng.random() < org.late * self.cfg.late:
+            return self.noise_rng.choice((1, 1, 2, 3, 5, 8, 13))
+        return 0
+
+    def missing(self, org: Org, what: str) -> bool:
+        p = org.miss.get(what, 0.0)
+        return p > 0 and self.noise_rng.random() < p * self.cfg.missing
+
+    # ------------------------------------------------------------------ event builders
+
+    def base_event(self, loc: Loc, t: int, etype: str = "ObjectEvent") -> dict:
+        ts, off = self.stamp(loc, t)
+        return {"type": etype, "eventID": self.ids.next(), "eventTime": ts, "eventTimeZoneOffset": off}
+
+    def emit_object(self, loc: Loc, t: int, epcs: list[str], action: str, step: str, disp: str, *,
+                    submitter: Org | None = None, label: Any = None, tag: Any = None, dep: int = -1,
+                    ilmd: dict | None = None, qty: list[dict] | None = None, extra: dict | None = None,
+                    biz_location: bool = True, late: bool = True, edge: Any = None) -> dict:
+        org = submitter or self.orgs[loc.org]
+        dl = org.digital_link
+        ev = self.base_event(loc, t)
+        if epcs:
+            ev["epcList"] = epcs
+        if qty:
+            ev["quantityList"] = qty
+        ev["action"] = action
+        ev["bizStep"] = step
+        ev["disposition"] = disp
+        ev["readPoint"] = {"id": loc.sgln[dl]}
+        if biz_location:
+            ev["bizLocation"] = {"id": loc.sgln[dl]}
+        if extra:
+            ev.update(extra)
+        if ilmd:
+            ev["ilmd"] = ilmd
+        self.sink.emit(org.idx, t, ev, dep=dep, label=label, tag=tag, edge=edge,
+                       late_days=self.late_days(org) if late and org.late else 0)
+        return ev
+
+    def emit_aggregation(self, loc: Loc, t: int, parent: str, children: list[str], action: str, step: str,
+                         disp: str, submitter: Org | None = None, label: Any = None, tag: Any = None) -> dict:
+        org = submitter or self.orgs[loc.org]
+        dl = org.digital_link
+        ev = self.base_event(loc, t, "AggregationEvent")
+        ev["parentID"] = parent
+        ev["childEPCs"] = children
+        ev["action"] = action
+        ev["bizStep"] = step
+        ev["disposition"] = disp
+        ev["readPoint"] = {"id": loc.sgln[dl]}
+        ev["bizLocation"] = {"id": loc.sgln[dl]}
+        self.sink.emit(org.idx, t, ev, label=label, tag=tag, late_days=self.late_days(org))
+        return ev
+
+    def shipment_epcs(self, sh: Shipment, dl: bool) -> list[str]:
+        cont = self.cont_epc
+        out = [cont[c][dl] for c in sh.pallets]
+        out += [cont[c][dl] for c in sh.cases]
+        epc = self.epc
+        out += [epc(p, dl) for p in sh.pkgs]
+        return out
+
+    def shipment_quantities(self, sh: Shipment, dl: bool) -> list[dict]:
+        per_lot: dict[int, int] = {}
+        for p in sh.pkgs:
+            lot = self.pkg_lot[p]
+            per_lot[lot] = per_lot.get(lot, 0) + 1
+        out = []
+        for lot_idx, n in per_lot.items():
+            lot = self.lots[lot_idx]
+            prod = self.products[lot.prod]
+            out.append({"epcClass": ids.lgtin(prod.gtin, prod.prefix_len, lot.number, dl), "quantity": n})
+        if sh.inflate and out:
+            out[0]["quantity"] += sh.inflate
+        return out
+
+    def parties(self, sh: Shipment, dl: bool) -> dict:
+        o, L = self.orgs, self.locs
+        src, dst = party_lists(
+            o[sh.owner_from].pgln[dl], L[sh.seller].sgln[dl], o[sh.owner_to].pgln[dl], L[sh.buyer].sgln[dl],
+            o[sh.possessor_from].pgln[dl] if sh.possessor_from >= 0 else "",
+            o[sh.possessor_to].pgln[dl] if sh.possessor_to >= 0 else "",
+        )
+        btype = "rma" if sh.kind in ("return", "return_rd") else "po"
+        return {
+            "bizTransactionList": [
+                {"type": btype, "bizTransaction": ids.biz_transaction(L[sh.buyer].gln, sh.po)},
+                {"type": "desadv", "bizTransaction": ids.biz_transaction(L[sh.seller].gln, sh.desadv)},
+            ],
+            "sourceList": src,
+            "destinationList": dst,
+        }
+
+    def transfer_key(self, sh: Shipment) -> str:
+        return ids.biz_transaction(self.locs[sh.seller].gln, sh.desadv)
+
+    # ------------------------------------------------------------------ shipping and receiving
+
+    def ship(self, sh: Shipment, day: int, t: int | None = None, *, force: bool = False) -> dict | None:
+        """Report a shipment (unless the shipper fails to send it) and schedule its arrival."""
+        seller = self.locs[sh.seller]
+        buyer = self.locs[sh.buyer]
+        if not sh.desadv:
+            sh.desadv = self.number(seller.org, "ASN")
+        if not sh.po:
+            sh.po = self.number(buyer.org, "RMA" if sh.kind in ("return", "return_rd") else "PO")
+        sh.t_ship = t if t is not None else self.t_at(seller, day, 17.0, 22.5)
+        if not sh.arrive_day:
+            km = self.net.distance(sh.seller, sh.buyer)
+            sh.arrive_day = day + 1 + int(km // GROUND_KM_PER_DAY)
+        submitter = self.orgs[sh.submitter] if sh.submitter >= 0 else self.orgs[seller.org]
+        ev = None
+        to_dispenser = buyer.role in DISPENSER_ROLES
+        # A scenario's first shipment is always reported; everything else follows the partner's habits.
+        skip = (not force and sh.label_ship is None and to_dispenser and sh.kind == "sale"
+                and self.missing(submitter, "shipping_to_dispenser"))
+        if not skip:
+            dl = submitter.digital_link
+            lot_level = sh.lot_level or (submitter.lot_level and to_dispenser and not sh.cases and not sh.pallets)
+            extra = self.parties(sh, dl)
+            tag = (sh.tag, self.transfer_key(sh)) if sh.tag else None
+            edge = (sh.seller, sh.buyer, self.package_count(sh))
+            if lot_level:
+                ev = self.emit_object(seller, sh.t_ship, [], "OBSERVE", "shipping", sh.disposition, submitter=submitter,
+                                      qty=self.shipment_quantities(sh, dl), extra=extra, label=sh.label_ship, tag=tag,
+                                      biz_location=False, edge=edge)
+            else:
+                ev = self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping",
+                                      sh.disposition, submitter=submitter, extra=extra, label=sh.label_ship, tag=tag,
+                                      biz_location=False, edge=edge)
+            sh.ship_event = ev["eventID"]
+        if not sh.no_receive:
+            self.agenda[sh.arrive_day].append(("receive", sh))
+        return ev
+
+    def package_count(self, sh: Shipment) -> int:
+        n = len(sh.pkgs) + sum(len(self.case_pkgs.get(c, ())) for c in sh.cases)
+        n += sum(len(self.case_pkgs.get(c, ())) for pl in sh.pallets for c in self.pallet_cases.get(pl, ()))
+        return n
+
+    def receive(self, sh: Shipment, day: int) -> None:
+        buyer = self.locs[sh.buyer]
+        org = self.orgs[buyer.org]
+        if sh.recv_t >= 0:
+            t = sh.recv_t
+        else:
+            t = self.t_at(buyer, day, 7.0, 11.5)
+            if t <= sh.t_ship:
+                t = sh.t_ship + int(self.rng.uniform(3, 9) * HOUR_MS)
+        submitter = self.orgs[sh.possessor_to] if sh.possessor_to >= 0 else org
+        rloc = buyer
+        to_dispenser = buyer.role in DISPENSER_ROLES
+        disp = "returned" if sh.kind == "return" else ("sellable_accessible" if to_dispenser else "in_progress")
+        if sh.kind in ("return_rd",):
+            disp = sh.disposition if sh.disposition != "in_transit" else "non_sellable_other"
+        recv_tag = sh.recv_tag
+        if recv_tag is None and 0 < org.first_day and day - org.first_day < 21:
+            recv_tag = "new_partner"
+        hook = self.receive_hooks.pop(buyer.idx, None) if self.receive_hooks else None
+        if hook is not None:
+            hook(self, sh)
+        # labelled receipts obey the receiver's reporting habits too, or absence would give them away
+        if sh.force_recv or not self.missing(submitter, "receiving"):
+            dl = submitter.digital_link
+            extra = self.parties(sh, dl)
+            self.emit_object(rloc, t, self.shipment_epcs(sh, dl), "OBSERVE", "receiving", disp, submitter=submitter,
+                             extra=extra, label=sh.label_recv,
+                             tag=(recv_tag, self.transfer_key(sh)) if recv_tag else None,
+                             dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter)
+        # book the goods in
+        for prod, q in sh.qty.items():
+            oo = self.on_order[buyer.idx]
+            if prod in oo:
+                oo[prod] = max(0, oo[prod] - q)
+        if sh.on_receive is not None:
+            sh.on_receive(self, sh, day, t)
+            return
+        if sh.kind == "return_rd":
+            self.agenda[day + self.rng.randint(3, 12)].append(("destroy", buyer.idx, sh))
+            return
+        stock = self.stock[buyer.idx]
+        for pal in sh.pallets:
+            cases = self.pallet_cases.pop(pal)
+            dl = submitter.digital_link
+            if not self.missing(submitter, "unpacking"):
+                self.emit_aggregation(rloc, t + 1_200_000, self.cont_epc[pal][dl], [self.cont_epc[c][dl] for c in cases],
+                                      "DELETE", "unpacking", "in_progress", submitter=submitter)
+            for c in cases:
+                self._stock_case(stock, c)
+        for c in sh.cases:
+            if to_dispenser:
+                self.unpack_case(rloc, c, t + 900_000, submitter)
+                for p in self.case_pkgs.pop(c):
+                    self._stock(stock, p).loose.append(p)
+            else:
+                self._stock_case(stock, c)
+        if sh.kind == "return":
+            # saleable return: verified (VRS) and put away again after a day or two
+            self.agenda[day + self.rng.randint(1, 3)].append(("restock", buyer.idx, list(sh.pkgs), sh))
+            return
+        for p in sh.pkgs:
+            self._stock(stock, p).loose.append(p)
+
+    def _stock(self, stock: dict[int, Stock], pid: int) -> Stock:
+        prod = self.pkg_prod[pid]
+        s = stock.get(prod)
+        if s is None:
+            s = stock[prod] = Stock()
+        return s
+
+    def _stock_case(self, stock: dict[int, Stock], cid: int) -> None:
+        pk = self.case_pkgs[cid]
+        prod = self.pkg_prod[pk[0]]
+        s = stock.get(prod)
+        if s is None:
+            s = stock[prod] = Stock()
+        s.cases.append(cid)
+
+    def unpack_case(self, loc: Loc, cid: int, t: int, submitter: Org | None = None) -> None:
+        org = submitter or self.orgs[loc.org]
+        if self.missing(org, "unpacking"):
+            return
+        dl = org.digital_link
+        self.emit_aggregation(loc, t, self.cont_epc[cid][dl], [self.epc(p, dl) for p in self.case_pkgs[cid]],
+                              "DELETE", "unpacking", "in_progress", submitter=org)
+
+    # ------------------------------------------------------------------ the daily loop
+
+    def plan_noise(self) -> None:
+        """Benign disruptions: product shortages (with unusual routing) and recalls."""
+        rng = random.Random(f"disruptions/{self.cfg.seed}")
+        days = self.cfg.days
+        candidates = [p.idx for p in self.products if p.repack_of < 0]
+        for prod in rng.sample(candidates, max(1, len(candidates) // 14)):
+            a = rng.randrange(days // 6, max(days // 6 + 1, days * 2 // 3))
+            self.shortage[prod] = (a, a + rng.randint(14, 40))
+        for _ in range(max(1, round(days / 60 * self.cfg.noise))):
+            self.recall_plan[rng.randrange(days // 4, days - 5)].append(rng.choice(candidates))
+
+    def run(self, progress: Any = None) -> None:
+        days = self.cfg.days
+        self.plan_noise()
+        if self.scenarios is not None:
+            self.scenarios.plan(self)
+        for day in range(days):
+            self.day = day
+            self.sink.day = day
+            for item in self.agenda.pop(day, []):
+                self._do(item, day)
+            if self.scenarios is not None:
+                self.scenarios.on_day(self, day)
+            self.dispense_day(day)
+            self.fulfil_day(day)
+            self.replenish_day(day)
+            self.manufacture_day(day)
+            self.noise_day(day)
+            self.sink.end_of_day(day)
+            if progress is not None:
+                progress(day + 1, days, self.sink.events_written)
+        # arrivals after the horizon are not simulated: the horizon ends with goods in transit
+        self.sink.close()
+
+    def _do(self, item: tuple, day: int) -> None:
+        kind = item[0]
+        if kind == "receive":
+            self.receive(item[1], day)
+        elif kind == "restock":
+            self._restock(item[1], item[2], item[3], day)
+        elif kind == "destroy":
+            self._destroy(item[1], item[2], day)
+        elif kind == "call":
+            item[1](self, day)
+        elif kind == "cancel":
+            loc, qty = item[1], item[2]
+            oo = self.on_order[loc]
+            for prod, q in qty.items():
+                if prod in oo:
+                    oo[prod] = max(0, oo[prod] - q)
+
+    # ---- dispensing and dispenser orders
+
+    def season(self, day: int) -> np.ndarray:
+        doy = self._doy[min(day, len(self._doy) - 1)]
+        return np.maximum(0.05, 1 + self.season_amp * np.cos(2 * math.pi * (doy - self.season_peak) / 365.0))
+
+    def dispense_day(self, day: int) -> None:
+        wd = self._weekday[day]
+        wfac = (1.06, 1.06, 1.06, 1.06, 1.1, 0.7, 0.35)[wd]
+        locs = [loc for loc in self.disp_locs if loc.first_day <= day]
+        ramp = [min(1.0, 0.35 + (day - loc.first_day) / 30.0) if loc.first_day else 1.0 for loc in locs]
+        lam = np.array([loc.rate * wfac * r for loc, r in zip(locs, ramp, strict=True)])
+        counts = self.np.poisson(lam)
+        season = self.season(day)
+        mix_r = self.mix_r * season
+        mix_r /= mix_r.sum()
+        mix_h = self.mix_h * season
+        mix_h /= mix_h.sum()
+        is_h = np.array([loc.role == "hospital" for loc in locs], dtype=bool)
+        n_r = int(counts[~is_h].sum())
+        n_h = int(counts[is_h].sum())
+        prods_r = self.np.choice(self._P, size=n_r, p=mix_r).tolist() if n_r else []
+        prods_h = self.np.choice(self._P, size=n_h, p=mix_h).tolist() if n_h else []
+        ir = ih = 0
+        rng = self.rng
+        clock = self.clock
+        stock_all = self.stock
+        orgs = self.orgs
+        sink = self.sink
+        ids_next = self.ids.next
+        epc = self.epc
+        watch_pid = self.watch_pid
+        watch_loc = self.watch_dispense_loc
+        pool = self.dispensed_pool
+        for loc, n in zip(locs, counts.tolist(), strict=True):
+            if loc.role == "hospital":
+                prods = prods_h[ih : ih + n]
+                ih += n
+            else:
+                prods = prods_r[ir : ir + n]
+                ir += n
+            boost = self.demand_boost.get(loc.idx)
+            if boost is not None and boost[1] <= day < boost[2]:
+                extra = self.np.poisson(loc.rate * boost[0] * 0.5)
+                ctrl = [i for i in range(self._P) if self.controlled[i]]
+                prods = prods + [ctrl[int(x)] for x in self.np.integers(0, len(ctrl), size=extra)]
+            if not prods:
+                continue
+            stock = stock_all[loc.idx]
+            org = orgs[loc.org]
+            dl = org.digital_link
+            miss = org.miss.get("dispensing", 0.0) * self.cfg.missing
+            off = clock.offset(loc.std_off, loc.dst, day)
+            offs = clock.offstr(off)
+            base_local = day * DAY_MS + org.skew_ms
+            base_utc = day * DAY_MS - off * 60_000
+            touched = []
+            for prod in prods:
+                s = stock.get(prod)
+                if s is None or not s.loose:
+                    self.counts["lost_sales"] += 1
+                    touched.append(prod)
+                    continue
+                pid = s.loose.popleft()
+                touched.append(prod)
+                label = None
+                if watch_pid and (loc.idx, pid) in watch_pid:
+                    label = watch_pid.pop((loc.idx, pid))
+                elif watch_loc and loc.idx in watch_loc:
+                    label = watch_loc[loc.idx](self, loc, pid, day)
+                if miss and self.noise_rng.random() < miss:
+                    continue
+                ms = int((9.0 + 11.0 * rng.random()) * HOUR_MS)
+                t = base_utc + ms
+                ev = {
+                    "type": "ObjectEvent",
+                    "eventID": ids_next(),
+                    "eventTime": clock.local(base_local + ms, off),
+                    "eventTimeZoneOffset": offs,
+                    "epcList": [epc(pid, dl)],
+                    "action": "OBSERVE",
+                    "bizStep": "dispensing",
+                    "disposition": "dispensed",
+                    "readPoint": {"id": loc.sgln[dl]},
+                }
+                sink.emit(org.idx, t, ev, label=label, late_days=self.late_days(org) if org.late else 0)
+                pool[self.pkg_prod[pid]].append((pid, loc.idx, day))
+            self._reorder(loc, touched, day)
+
+    def _reorder(self, loc: Loc, touched: list[int], day: int) -> None:
+        stock = self.stock[loc.idx]
+        oo = self.on_order[loc.idx]
+        mix = self.mix_h if loc.role == "hospital" else self.mix_r
+        cover = 5.0 if loc.role == "store" else (6.0 if loc.role == "hospital" else 8.0)
+        boost = self.demand_boost.get(loc.idx)
+        seen = set()
+        for prod in touched:
+            if prod in seen:
+                continue
+            seen.add(prod)
+            r = loc.rate * mix[prod]
+            if boost is not None and boost[1] <= day < boost[2] and self.controlled[prod]:
+                r += loc.rate * boost[0] * 0.5 / max(1, int(self.controlled.sum()))
+            s_low = max(1, math.ceil(r * 2.5))
+            s_high = max(s_low + 1, math.ceil(r * cover))
+            s = stock.get(prod)
+            pos = (len(s.loose) if s else 0) + oo.get(prod, 0)
+            if pos <= s_low:
+                self.place_order(loc.idx, prod, s_high - pos, day)
+
+    def place_order(self, buyer: int, prod: int, qty: int, day: int, supplier: int = -1, tag: Any = None) -> None:
+        loc = self.locs[buyer]
+        p = self.products[prod]
+        label = None
+        if supplier < 0:
+            if p.repack_of >= 0:
+                supplier = p.supply_loc
+            else:
+                ov = self.route_override.get(buyer)
+                if ov is not None and self.controlled[prod]:
+                    suppliers, label = ov
+                    supplier = suppliers[self.rng.randrange(len(suppliers))]
+                elif loc.controlled_supplier >= 0 and self.controlled[prod]:
+                    supplier = loc.controlled_supplier
+                elif loc.secondary >= 0 and self.rng.random() < 0.12:
+                    supplier = loc.secondary
+                else:
+                    supplier = loc.primary
+        if supplier < 0:
+            return
+        sorg = self.orgs[self.locs[supplier].org]
+        if sorg.first_day > day and supplier != loc.primary and loc.primary >= 0:
+            supplier = loc.primary
+        elif sorg.first_day > 0 and day - sorg.first_day < 21 and tag is None:
+            tag = "new_partner"
+        self.on_order[buyer][prod] = self.on_order[buyer].get(prod, 0) + qty
+        self.orders.setdefault(supplier, []).append((buyer, prod, qty, (label, tag)))
+
+    # ---- distribution: pick, pack and ship the day's orders
+
+    def fulfil_day(self, day: int) -> None:
+        orders, self.orders = self.orders, {}
+        for supplier in sorted(orders):
+            loc = self.locs[supplier]
+            if loc.role in ("plant", "3pl"):
+                self._fulfil_manufacturer(loc, orders[supplier], day)
+            else:
+                self._fulfil_distributor(loc, orders[supplier], day)
+
+    def _take_units(self, loc: Loc, prod: int, qty: int, day: int, t_pick: int, whole_cases: bool) -> tuple[list[int], list[int]]:
+        """Pick qty units: (packages, sealed cases). Opens cases as needed; skips short-dated stock."""
+        stock = self.stock[loc.idx]
+        s = stock.get(prod)
+        pkgs: list[int] = []
+        cases: list[int] = []
+        if s is None:
+            return pkgs, cases
+        lots = self.lots
+        lot_of = self.pkg_lot
+        limit = day + 10
+        if whole_cases:
+            while qty > 0 and s.cases:
+                c = s.cases.popleft()
+                if lots[lot_of[self.case_pkgs[c][0]]].expiry_day <= limit + 30:
+                    self._quarantine(loc, c, case=True)
+                    continue
+                cases.append(c)
+                qty -= len(self.case_pkgs[c])
+            return pkgs, cases
+        while qty > 0:
+            if not s.loose:
+                if not s.cases:
+                    break
+                c = s.cases.popleft()
+                self.unpack_case(loc, c, t_pick)
+                s.loose.extend(self.case_pkgs.pop(c))
+                continue
+            p = s.loose.popleft()
+            if lots[lot_of[p]].expiry_day <= limit:
+                self._quarantine(loc, p, case=False)
+                continue
+            pkgs.append(p)
+            qty -= 1
+        return pkgs, cases
+
+    def _quarantine(self, loc: Loc, item: int, case: bool) -> None:
+        self.expired_hold.setdefault(loc.idx, []).append((item, case))
+
+    def _fulfil_distributor(self, loc: Loc, orders: list, day: int) -> None:
+        by_buyer: dict[tuple[int, bool, Any], list[tuple[int, int, Any]]] = {}
+        for buyer, prod, qty, meta in orders:
+            # controlled substances travel in their own tote with their own paperwork (CSOS / Form 222)
+            key = (buyer, bool(self.controlled[prod]), meta[0])
+            by_buyer.setdefault(key, []).append((prod, qty, meta))
+        org = self.orgs[loc.org]
+        t_pick = self.t_at(loc, day, 14.0, 16.5)
+        for (buyer, _ctrl, label), items in by_buyer.items():
+            bloc = self.locs[buyer]
+            holder = bloc.role not in DISPENSER_ROLES
+            sh = Shipment(loc.idx, buyer, loc.org, bloc.org)
+            unfilled: dict[int, int] = {}
+            tag = None
+            for prod, qty, meta in items:
+                pk, cs = self._take_units(loc, prod, qty, day, t_pick, whole_cases=holder)
+                sh.pkgs.extend(pk)
+                sh.cases.extend(cs)
+                got = len(pk) + sum(len(self.case_pkgs[c]) for c in cs)
+                sh.qty[prod] = sh.qty.get(prod, 0) + qty
+                if got < qty:
+                    unfilled[prod] = qty - got
+                if meta[1] is not None:
+                    tag = meta[1]
+            if unfilled:
+                for prod, q in unfilled.items():
+                    sh.qty[prod] -= q
+                    self.on_order[buyer][prod] = max(0, self.on_order[buyer].get(prod, 0) - q)
+                    if prod in self.shortage and not holder and self.shortage[prod][0] <= day < self.shortage[prod][1]:
+                        self._reroute(buyer, prod, q, loc.idx, day)
+            if not sh.pkgs and not sh.cases:
+                continue
+            if unfilled and tag is None:
+                tag = "partial_shipment"
+            if label is not None:
+                sh.label_ship = label("ship", sh)
+                sh.label_recv = label("receive", sh)
+            sh.tag = tag
+            if bloc.org == loc.org:
+                sh.kind = "transfer"
+            hook = self.ship_hooks.get(loc.idx) if self.ship_hooks else None
+            if hook is not None and not holder and label is None and hook(self, sh, day):
+                del self.ship_hooks[loc.idx]
+                continue
+            # split shipments: part today, the rest tomorrow under the same purchase order
+            if (len(sh.pkgs) >= 4 and not holder and label is None
+                    and self.noise_rng.random() < 0.04 * self.cfg.noise):
+                cut = len(sh.pkgs) // 2
+                rest = Shipment(loc.idx, buyer, loc.org, bloc.org, pkgs=sh.pkgs[cut:], kind=sh.kind)
+                sh.pkgs = sh.pkgs[:cut]
+                sh.tag = "split_shipment"
+                rest.tag = "split_shipment"
+                sh.po = self.number(bloc.org, "PO")
+                rest.po = sh.po
+                self.ship(sh, day)
+                self.agenda[day + 1].append(("call", lambda sim, d, r=rest: sim.ship(r, d)))
+                continue
+            self._ship_with_noise(sh, day, org)
+
+    def _ship_with_noise(self, sh: Shipment, day: int, org: Org) -> None:
+        noise = self.noise_rng.random()
+        n = self.cfg.noise
+        if sh.label_ship is None and sh.kind == "sale" and noise < 0.003 * n and len(sh.pkgs) >= 2:
+            self._ship_with_correction(sh, day)
+            return
+        if sh.label_ship is None and sh.kind == "sale" and noise < 0.005 * n:
+            self._ship_and_void(sh, day)
+            return
+        self.ship(sh, day)
+        if sh.label_ship is None and sh.kind == "sale" and 0.005 * n <= noise < 0.007 * n and sh.ship_event:
+            self._duplicate_then_retract(sh, day)
+
+    def _reroute(self, buyer: int, prod: int, qty: int, failed: int, day: int) -> None:
+        """Shortage: the dispenser buys from whoever has stock, often far away or through a secondary."""
+        cands = []
+        for loc in self.locs:
+            if loc.role == "dc" and loc.idx != failed:
+                s = self.stock[loc.idx].get(prod)
+                if s is not None and (s.loose or s.cases):
+                    cands.append(loc.idx)
+        if not cands:
+            return
+        supplier = self.rng.choice(cands)
+        self.agenda[day + 1].append(("call", lambda sim, d, b=buyer, p=prod, q=qty, s=supplier:
+                                     sim.place_order(b, p, q, d, supplier=s, tag="shortage_reroute")))
+
+    def _fulfil_manufacturer(self, loc: Loc, orders: list, day: int) -> None:
+        per_buyer: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for buyer, prod, qty, _meta in orders:
+            per_buyer.setdefault((buyer, self.products[prod].mfr), []).append((prod, qty))
+        is_3pl = loc.role == "3pl"
+        for (buyer, owner), items in per_buyer.items():
+            bloc = self.locs[buyer]
+            sh = Shipment(loc.idx, buyer, owner, bloc.org)
+            if is_3pl:
+                sh.possessor_from = loc.org
+                sh.submitter = loc.org
+                sh.tag = "3pl_hop"
+            if bloc.role == "3pl":  # manufacturer moving its own stock into its 3PL: ownership stays
+                sh.owner_to = owner
+                sh.possessor_to = bloc.org
+                sh.kind = "transfer"
+            cases: list[int] = []
+            for prod, qty in items:
+                p = self.products[prod]
+                n_cases = max(1, math.ceil(qty / p.case_size))
+                s = self.stock[loc.idx].setdefault(prod, Stock())
+                if len(s.cases) < n_cases:
+                    if is_3pl:
+                        n_cases = len(s.cases)
+                    else:
+                        self.produce(loc, prod, n_cases - len(s.cases), day)
+                for _ in range(n_cases):
+                    if not s.cases:
+                        break
+                    cases.append(s.cases.popleft())
+                sh.qty[prod] = sh.qty.get(prod, 0) + qty
+            if not cases:
+                self.agenda[day + 1].append(("cancel", buyer, dict(sh.qty)))
+                continue
+            if len(cases) >= 4:
+                org = self.orgs[loc.org]
+                t_pack = self.t_at(loc, day, 12.0, 15.0)
+                for i in range(0, len(cases), PALLET_CASES):
+                    chunk = cases[i : i + PALLET_CASES]
+                    pal = self.new_container(org, chunk, pallet=True)
+                    if not self.missing(org, "packing"):
+                        dl = org.digital_link
+                        self.emit_aggregation(loc, t_pack, self.cont_epc[pal][dl], [self.cont_epc[c][dl] for c in chunk],
+                                              "ADD", "packing", "in_progress")
+                    sh.pallets.append(pal)
+            else:
+                sh.cases = cases
+            self.ship(sh, day + (0 if is_3pl else 1))
+
+    # ---- production
+
+    def lot_number(self, org: Org, day: int) -> str:
+        d = self.cfg.start + dt.timedelta(days=day)
+        n = self.rng.randrange(1000, 9999)
+        style = org.lot_style
+        if style == 0:
+            return f"{chr(65 + self.rng.randrange(26))}{d.year % 100:02d}{n:04d}"
+        if style == 1:
+            return f"{d.year % 100:02d}{d.timetuple().tm_yday:03d}{self.rng.randrange(10, 99)}"
+        if style == 2:
+            return f"{chr(65 + self.rng.randrange(26))}{chr(65 + self.rng.randrange(26))}{n:04d}{self.rng.randrange(10)}"
+        return f"{self.rng.randrange(100000, 999999)}"
+
+    def new_lot(self, org: Org, prod: int, day: int, shelf_days: int | None = None, number: str | None = None) -> Lot:
+        p = self.products[prod]
+        plan = self.lot_plan.get(prod)
+        short = False
+        if shelf_days is None:
+            if plan and plan[0][0] <= day:
+                _, exp_day = plan.pop(0)
+                shelf_days = max(20, exp_day - day)
+                short = True
+            elif self.noise_rng.random() < 0.04 * self.cfg.noise:
+                shelf_days = self.noise_rng.randint(35, 110)  # packaged from old bulk: short-dated lot
+                short = True
+            else:
+                shelf_days = p.shelf_life_days
+        exp = self.cfg.start + dt.timedelta(days=day + shelf_days)
+        # expiry is printed as the last day of its month, unless the lot is short-dated
+        if not short:
+            nxt = (exp.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+            exp = nxt - dt.timedelta(days=1)
+        exp_day = (exp - self.cfg.start).days
+        lot = Lot(len(self.lots), prod, number or self.lot_number(org, day), exp_day, exp.isoformat(), day, short=short)
+        self.lots.append(lot)
+        self.lots_of[prod].append(lot.idx)
+        if lot.expiry_day < self.cfg.days + 60:
+            self.short_lots.append(lot.idx)
+        return lot
+
+    def produce(self, loc: Loc, prod: int, min_cases: int, day: int) -> None:
+        p = self.products[prod]
+        org = self.orgs[loc.org]
+        rate = float(self.exp.get(loc.idx, np.zeros(self._P))[prod])
+        cover = self.rng.uniform(40, 75)
+        n_cases = max(min_cases, math.ceil(rate * cover / p.case_size), 2)
+        sh = self.shortage.get(prod)
+        if sh and sh[0] <= day < sh[1]:
+            n_cases = max(1, min_cases // 3)
+        lot = self.new_lot(org, prod, day)
+        ilmd = {"cbvmda:lotNumber": lot.number, "cbvmda:itemExpirationDate": lot.expiry}
+        s = self.stock[loc.idx].setdefault(prod, Stock())
+        t = self.t_at(loc, day, 6.0, 8.0)
+        step = max(20_000, int(9 * HOUR_MS / max(1, n_cases)))
+        dl = org.digital_link
+        miss_pack = org.miss.get("packing", 0.0)
+        late = self.late_days(org) if org.late else 0  # serialization data of a lot is uploaded together
+        for _ in range(n_cases):
+            pids = self.new_packages(prod, lot.idx, p.case_size)
+            epcs = [self.epc(x, dl) for x in pids]
+            ev = self.base_event(loc, t)
+            ev.update({"epcList": epcs, "action": "ADD", "bizStep": "commissioning", "disposition": "active",
+                       "readPoint": {"id": loc.sgln[dl]}, "bizLocation": {"id": loc.sgln[dl]}, "ilmd": ilmd})
+            self.sink.emit(org.idx, t, ev, late_days=late)
+            case = self.new_container(org, list(pids), pallet=False)
+            if not (miss_pack and self.noise_rng.random() < miss_pack * self.cfg.missing):
+                ag = self.base_event(loc, t + 60_000, "AggregationEvent")
+                ag.update({"parentID": self.cont_epc[case][dl], "childEPCs": epcs, "action": "ADD", "bizStep": "packing",
+                           "disposition": "in_progress", "readPoint": {"id": loc.sgln[dl]},
+                           "bizLocation": {"id": loc.sgln[dl]}})
+                self.sink.emit(org.idx, t + 60_000, ag, late_days=late)
+            s.cases.append(case)
+            t += step
+
+    # ---- repackaging (TransformationEvent)
+
+    def repackage(self, loc: Loc, out_prod: int, n_inputs: int, day: int, *, label: Any = None,
+                  expiry_shift: int = 0, extra_outputs: int = 0, expiry_over_input: bool = False) -> list[int]:
+        p = self.products[out_prod]
+        org = self.orgs[loc.org]
+        inputs, _ = self._take_units(loc, p.repack_of, n_inputs, day, self.t_at(loc, day, 7.0, 8.0), whole_cases=False)
+        if not inputs:
+            return []
+        in_exp = min(self.lots[self.pkg_lot[i]].expiry_day for i in inputs)
+        shelf = (in_exp - day + expiry_shift) if expiry_over_input else min(365, in_exp - day)
+        lot = self.new_lot(org, out_prod, day, shelf_days=max(20, shelf))
+        outs = list(self.new_packages(out_prod, lot.idx, len(inputs) * p.repack_ratio + extra_outputs))
+        dl = org.digital_link
+        t = self.t_at(loc, day, 8.0, 14.0)
+        ev = self.base_event(loc, t, "TransformationEvent")
+        ev.update({
+            "inputEPCList": [self.epc(i, dl) for i in inputs],
+            "outputEPCList": [self.epc(o, dl) for o in outs],
+            "bizStep": "repackaging",
+            "disposition": "active",
+            "readPoint": {"id": loc.sgln[dl]},
+            "bizLocation": {"id": loc.sgln[dl]},
+            "ilmd": {"cbvmda:lotNumber": lot.number, "cbvmda:itemExpirationDate": lot.expiry},
+        })
+        self.sink.emit(org.idx, t, ev, label=label)
+        s = self.stock[loc.idx].setdefault(out_prod, Stock())
+        for i in range(0, len(outs), p.case_size):
+            chunk = outs[i : i + p.case_size]
+            case = self.new_container(org, chunk, pallet=False)
+            self.emit_aggregation(loc, t + 120_000 + i, self.cont_epc[case][dl], [self.epc(o, dl) for o in chunk],
+                                  "ADD", "packing", "in_progress", label=label)
+            s.cases.append(case)
+        return outs
+
+    # ---- replenishment of holders
+
+    def replenish_day(self, day: int) -> None:
+        for loc in self.locs:
+            if loc.role not in ("dc", "chain_dc", "repack", "3pl"):
+                continue
+            exp = self.exp.get(loc.idx)
+            if exp is None:
+                continue
+            if loc.first_day > day or self.orgs[loc.org].first_day > day:
+                continue
+            stock = self.stock[loc.idx]
+            oo = self.on_order[loc.idx]
+            for prod in np.nonzero(exp)[0].tolist():
+                p = self.products[prod]
+                if loc.role == "repack" and p.repack_of >= 0:
+                    continue
+                if p.repack_of >= 0 and loc.role != "repack":
+                    continue
+                rate = float(exp[prod])
+                src = self.supplier_of(loc, p)
+                if src == loc.idx:
+                    continue
+                lead = self.lead.get((loc.idx, src))
+                if lead is None:
+                    lead = self.lead[(loc.idx, src)] = 2 + int(self.net.distance(loc.idx, src) // GROUND_KM_PER_DAY)
+                s = stock.get(prod)
+                pos = oo.get(prod, 0)
+                if s is not None:
+                    pos += len(s.loose) + len(s.cases) * p.case_size
+                reorder = rate * (lead + 4)
+                if pos <= reorder:
+                    target = rate * (lead + 14)
+                    qty = max(p.case_size, math.ceil((target - pos) / p.case_size) * p.case_size)
+                    self.place_order(loc.idx, prod, qty, day, supplier=src)
+            if loc.role == "repack":
+                self._repack_day(loc, day)
+
+    def _repack_day(self, loc: Loc, day: int) -> None:
+        exp = self.exp[loc.idx]
+        for p in self.products:
+            if p.supply_loc != loc.idx or p.repack_of < 0:
+                continue
+            s = self.stock[loc.idx].get(p.idx)
+            have = (len(s.loose) + len(s.cases) * p.case_size) if s else 0
+            rate = float(exp[p.idx])
+            if have <= rate * 5:
+                need = math.ceil(rate * 15 / p.repack_ratio)
+                self.repackage(loc, p.idx, max(1, need), day)
+
+    def manufacture_day(self, day: int) -> None:
+        # Production happens on demand inside _fulfil_manufacturer; recalls are scheduled here.
+        for prod in self.recall_plan.pop(day, []):
+            self.recall(prod, day)
+
+    # ------------------------------------------------------------------ returns, expiry, recalls, noise
+
+    def noise_day(self, day: int) -> None:
+        rng = self.noise_rng
+        n = self.cfg.noise
+        # saleable returns (overstock, ordered in error): dispenser -> its supplier
+        for loc in self.disp_locs:
+            if loc.first_day > day or rng.random() >= 0.006 * n:
+                continue
+            stock = self.stock[loc.idx]
+            prods = [p for p, s in stock.items() if len(s.loose) >= 2]
+            if not prods:
+                continue
+            prod = rng.choice(prods)
+            s = stock[prod]
+            k = min(len(s.loose) - 1, rng.randint(1, 3))
+            pkgs = [s.loose.pop() for _ in range(k)]
+            damaged = rng.random() < 0.25
+            if damaged:
+                self.return_to_rd(loc, pkgs, day, "damaged", tag="nonsaleable_return")
+            else:
+                supplier = loc.primary if self.products[prod].repack_of < 0 else self.products[prod].supply_loc
+                if self.locs[supplier].role in ("plant", "3pl"):
+                    supplier = loc.primary
+                sh = Shipment(loc.idx, supplier, loc.org, self.locs[supplier].org, pkgs=pkgs, kind="return",
+                              disposition="returned")
+                sh.tag = "saleable_return"
+                sh.recv_tag = "saleable_return"
+                self.ship(sh, day, self.t_at(loc, day, 12.0, 18.0))
+        if day % 7 == 3:
+            self.expire(day)
+        for loc_idx, held in list(self.expired_hold.items()):
+            if held and rng.random() < 0.3:
+                self.expired_hold[loc_idx] = []
+                loc = self.locs[loc_idx]
+                pkgs: list[int] = []
+                for item, is_case in held:
+                    if is_case:
+                        self.unpack_case(loc, item, self.t_at(loc, day, 9.0, 10.0))
+                        pkgs.extend(self.case_pkgs.pop(item))
+                    else:
+                        pkgs.append(item)
+                self.return_to_rd(loc, pkgs, day, "expired", tag="expiry_return")
+
+    def return_to_rd(self, loc: Loc, pkgs: list[int], day: int, reason: str, tag: str, label: Any = None) -> None:
+        """Segregate non-saleable packages and send them to a reverse distributor for destruction."""
+        if not pkgs or not self.net.reverse_locs:
+            return
+        rd = self.net.nearest(loc.idx, self.net.reverse_locs)
+        org = self.orgs[loc.org]
+        dl = org.digital_link
+        t = self.t_at(loc, day, 9.0, 12.0)
+        self.emit_object(loc, t, [self.epc(p, dl) for p in pkgs], "OBSERVE", "holding", reason, tag=tag, label=label)
+        sh = Shipment(loc.idx, rd, loc.org, self.locs[rd].org, pkgs=pkgs, kind="return_rd",
+                      disposition=reason if reason in ("expired", "recalled", "damaged") else "non_sellable_other")
+        sh.tag = tag
+        sh.recv_tag = tag
+        sh.arrive_day = day + 2 + int(self.net.distance(loc.idx, rd) // GROUND_KM_PER_DAY)
+        self.ship(sh, day, t + int(self.rng.uniform(2, 6) * HOUR_MS))
+
+    def _destroy(self, loc_idx: int, sh: Shipment, day: int) -> None:
+        loc = self.locs[loc_idx]
+        org = self.orgs[loc.org]
+        dl = org.digital_link
+        pkgs = list(sh.pkgs)
+        for c in sh.cases:
+            pkgs.extend(self.case_pkgs.pop(c, []))
+        if not pkgs:
+            return
+        t = self.t_at(loc, day, 9.0, 16.0)
+        self.emit_object(loc, t, [self.epc(p, dl) for p in pkgs], "DELETE", "destroying", "destroyed",
+                         tag="destruction")
+        for p in pkgs:
+            self.destroyed_pool.append((p, day))
+
+    def _restock(self, loc_idx: int, pkgs: list[int], sh: Shipment, day: int) -> None:
+        loc = self.locs[loc_idx]
+        org = self.orgs[loc.org]
+        dl = org.digital_link
+        t = self.t_at(loc, day, 9.0, 16.0)
+        self.emit_object(loc, t, [self.epc(p, dl) for p in pkgs], "OBSERVE", "stocking", "sellable_accessible",
+                         tag=sh.recv_tag or "saleable_return", label=sh.label_restock)
+        stock = self.stock[loc_idx]
+        for p in pkgs:
+            self._stock(stock, p).loose.append(p)
+
+    def holders_of_lot(self, lot_idx: int) -> list[tuple[int, list[int], list[int]]]:
+        """Every location holding packages of a lot: (loc, loose packages, sealed cases), removed from stock."""
+        prod = self.lots[lot_idx].prod
+        out = []
+        lot_of = self.pkg_lot
+        for li, stock in enumerate(self.stock):
+            s = stock.get(prod)
+            if s is None or self.locs[li].role == "returns":
+                continue
+            loose = [p for p in s.loose if lot_of[p] == lot_idx]
+            cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] == lot_idx]
+            if loose or cases:
+                if loose:
+                    s.loose = deque(p for p in s.loose if lot_of[p] != lot_idx)
+                if cases:
+                    s.cases = deque(c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx)
+                out.append((li, loose, cases))
+        return out
+
+    def expire(self, day: int) -> None:
+        keep = []
+        for lot_idx in self.short_lots:
+            lot = self.lots[lot_idx]
+            if lot.expiry_day > day + 3:
+                keep.append(lot_idx)
+                continue
+            for li, loose, cases in self.holders_of_lot(lot_idx):
+                loc = self.locs[li]
+                pkgs = list(loose)
+                for c in cases:
+                    self.unpack_case(loc, c, self.t_at(loc, day, 8.0, 9.0))
+                    pkgs.extend(self.case_pkgs.pop(c))
+                if self.scenarios is not None and self.scenarios.divert_expired(self, loc, lot, pkgs, day):
+                    continue
+                self.return_to_rd(loc, pkgs, day, "expired", tag="expiry_return")
+        self.short_lots = keep
+
+    def recall(self, prod: int, day: int, lot_idx: int | None = None) -> Lot | None:
+        """A manufacturer recalls a lot: class-level notice, then every holder returns its stock."""
+        lots = [i for i in self.lots_of.get(prod, []) if self.lots[i].made_day < day - 3]
+        if lot_idx is None:
+            if not lots:
+                return None
+            lot_idx = lots[-1] if len(lots) < 2 else lots[-2]
+        lot = self.lots[lot_idx]
+        lot.recalled_day = day
+        p = self.products[prod]
+        mfr = self.orgs[p.mfr]
+        plant = self.locs[mfr.locations[0]]
+        dl = mfr.digital_link
+        t = self.t_at(plant, day, 9.0, 11.0)
+        self.emit_object(plant, t, [], "OBSERVE", "holding", "recalled",
+                         qty=[{"epcClass": ids.lgtin(p.gtin, p.prefix_len, lot.number, dl), "quantity": lot.size}],
+                         tag="recall", late=False)
+        for li, loose, cases in self.holders_of_lot(lot_idx):
+            loc = self.locs[li]
+            pkgs = list(loose)
+            for c in cases:
+                self.unpack_case(loc, c, self.t_at(loc, day + 1, 8.0, 9.0))
+                pkgs.extend(self.case_pkgs.pop(c))
+            if self.scenarios is not None and self.scenarios.divert_recalled(self, loc, lot, pkgs, day + 1):
+                continue
+            if self.missing(self.orgs[loc.org], "receiving"):  # the same partners that skip receipts skip this
+                continue
+            self.return_to_rd(loc, pkgs, day + 1 + self.rng.randrange(3), "recalled", tag="recall_return")
+        return lot
+
+    # ---- benign corrections
+
+    def _ship_with_correction(self, sh: Shipment, day: int) -> None:
+        """The shipper lists a package it did not ship, then retracts the event and sends the right one."""
+        stock = self.stock[sh.seller]
+        prod = self.pkg_prod[sh.pkgs[0]]
+        s = stock.get(prod)
+        if s is None or not s.loose:
+            self.ship(sh, day)
+            return
+        stray = s.loose[0]
+        good_pkgs = list(sh.pkgs)
+        sh.pkgs = good_pkgs + [stray]
+        sh.no_receive = True
+        sh.tag = "error_declared"
+        ev = self.ship(sh, day, force=True)
+        sh.pkgs = good_pkgs
+        sh.no_receive = False
+        if ev is None:
+            self.agenda[sh.arrive_day].append(("receive", sh))
+            return
+        seller = self.locs[sh.seller]
+        org = self.orgs[seller.org]
+        corrective = dict(ev)
+        corrective["eventID"] = self.ids.next()
+        dl = org.digital_link
+        corrective["epcList"] = self.shipment_epcs(sh, dl)
+        t_fix = sh.t_ship + int(self.noise_rng.uniform(2, 30) * HOUR_MS)
+        retraction = dict(ev)
+        retraction["errorDeclaration"] = {
+            "declarationTime": self.clock.utc(t_fix),
+            "reason": "incorrect_data",
+            "correctiveEventIDs": [corrective["eventID"]],
+        }
+        self.sink.emit(org.idx, t_fix, retraction, tag="error_declaration")
+        self.sink.emit(org.idx, t_fix + 1000, corrective, tag="corrective_event")
+        sh.ship_event = corrective["eventID"]
+        self.agenda[sh.arrive_day].append(("receive", sh))
+
+    def _duplicate_then_retract(self, sh: Shipment, day: int) -> None:
+        """A shipment scanned twice: the second event is declared did_not_occur."""
+        seller = self.locs[sh.seller]
+        org = self.orgs[seller.org]
+        dl = org.digital_link
+        ev = {**self.base_event(seller, sh.t_ship + int(self.noise_rng.uniform(20, 600) * 1000))}
+        extra = self.parties(sh, dl)
+        ev.update({"epcList": self.shipment_epcs(sh, dl), "action": "OBSERVE", "bizStep": "shipping",
+                   "disposition": "in_transit", "readPoint": {"id": seller.sgln[dl]}, **extra})
+        t = sh.t_ship + 1000
+        self.sink.emit(org.idx, t, ev, tag="duplicate_scan")
+        retraction = dict(ev)
+        t_fix = t + int(self.noise_rng.uniform(1, 48) * HOUR_MS)
+        retraction["errorDeclaration"] = {"declarationTime": self.clock.utc(t_fix), "reason": "did_not_occur"}
+        self.sink.emit(org.idx, t_fix, retraction, tag="error_declaration")
+
+    def _ship_and_void(self, sh: Shipment, day: int) -> None:
+        """Shipped, then cancelled before it left the dock: a legitimate 'shipped, never received'."""
+        sh.no_receive = True
+        sh.tag = "void_shipping"
+        ev = self.ship(sh, day, force=True)
+        seller = self.locs[sh.seller]
+        if ev is not None:
+            org = self.orgs[seller.org]
+            dl = org.digital_link
+            extra = self.parties(sh, dl)
+            self.emit_object(seller, sh.t_ship + int(self.noise_rng.uniform(0.5, 3) * HOUR_MS), self.shipment_epcs(sh, dl),
+                             "OBSERVE", "void_shipping", "sellable_accessible", extra=extra, tag="void_shipping",
+                             biz_location=True)
+        stock = self.stock[sh.seller]
+        for p in sh.pkgs:
+            self._stock(stock, p).loose.appendleft(p)
+        for c in sh.cases:
+            self._stock_case(stock, c)
+        self.agenda[self.day + 1].append(("cancel", sh.buyer, dict(sh.qty)))

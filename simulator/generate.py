@@ -1,0 +1,255 @@
+"""One simulation run, end to end: network, life of the goods, scenarios, output files.
+
+``generate(seed=…, scale=…, out_dir=…)`` is what the ``simulate`` command calls. Output layout
+(``out_dir``):
+
+    manifest.json        seed, scale, counts, scenario knobs, generator version, speed
+    partners.json        master data: organizations, locations, products, lots
+    documents/YYYY-MM/NNNNNNN_<gln>.json   EPCIS 2.0 documents (<= 1,000 events), in load order
+    documents.csv        the documents in load order: file, sender GLN, events, first eventTime
+    labels.jsonl         ground truth: one row per labelled event (event_id, scenario, ...)
+    lookalikes.jsonl     benign look-alikes and noise: one row per tagged event (event_id, kind, ...)
+    stats.json           tallies for the report (steps, edges, volumes, scenario shares)
+
+No Django here.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.engine import SimConfig, Simulation
+from simulator.events import Clock
+from simulator.geo import load_geography
+from simulator.network import SCALES, build_network
+from simulator.output import Sink
+from simulator.scenarios import ScenarioBook, parse_scenarios
+
+GENERATOR_VERSION = "1.0.0"
+DEFAULT_START = dt.date(2025, 3, 3)
+# Events per dispensed package, measured per scale so the totals land near the targets.
+EVENTS_PER_PACKAGE = {"tiny": 2.6, "small": 2.3, "medium": 2.0, "large": 1.9}
+CREDIT = (
+    "Geography and demand derived from The Washington Post's ARCOS API support tables "
+    "(github.com/wpinvestigative/arcos-api, ODbL 1.0); underlying data: DEA ARCOS. Business names are synthetic."
+)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path | None
+    manifest: dict[str, Any]
+    partners: dict[str, Any]
+    stats: dict[str, Any]
+    documents: list[tuple[int, bytes]] = field(default_factory=list)  # (org idx, body) when out_dir is None
+    labels: list[dict] = field(default_factory=list)
+    lookalikes: list[dict] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return int(self.manifest["counts"]["events"])
+
+    @property
+    def events_per_second(self) -> float:
+        return float(self.manifest["speed"]["events_per_second"])
+
+
+def run_id(seed: int, scale: str, scenarios: str) -> str:
+    return f"sim-{scale}-{seed}" + ("" if scenarios in ("all", "") else f"-{abs(hash_text(scenarios)) % 10**8:08d}")
+
+
+def hash_text(text: str) -> int:
+    # stable across processes (str hash is salted)
+    h = 1469598103934665603
+    for ch in text.encode():
+        h = ((h ^ ch) * 1099511628211) % 2**64
+    return h
+
+
+def generate(
+    *,
+    seed: int,
+    scale: str = "tiny",
+    out_dir: Path | None = None,
+    scenarios: str = "all",
+    start: dt.date = DEFAULT_START,
+    days: int | None = None,
+    noise: float = 1.0,
+    missing: float = 1.0,
+    late: float = 1.0,
+    progress: Any = None,
+) -> RunResult:
+    t0 = time.perf_counter()
+    spec = SCALES[scale]
+    n_days = days or spec.days
+    target = spec.target_events if days is None else int(spec.target_events * n_days / spec.days)
+    geo = load_geography()
+    net = build_network(seed, spec, geo)
+    clock = Clock(start, n_days)
+    rid = run_id(seed, scale, scenarios)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    sink = Sink(out_dir, net.orgs, clock, rid, seed)
+    knobs = parse_scenarios(scenarios)
+    book = ScenarioBook(knobs, seed, target)
+    cfg = SimConfig(seed=seed, days=n_days, start=start, target_events=target, noise=noise, missing=missing, late=late,
+                    events_per_package=EVENTS_PER_PACKAGE[scale])
+    sim = Simulation(net, cfg, sink, scenarios=book)
+    sim.run(progress)
+    elapsed = time.perf_counter() - t0
+
+    partners = master_data(sim)
+    stats = tallies(sim)
+    manifest = {
+        "generator": "simulator",
+        "generator_version": GENERATOR_VERSION,
+        "run": rid,
+        "seed": seed,
+        "scale": scale,
+        "start": start.isoformat(),
+        "days": n_days,
+        "region_states": list(net.region_states),
+        "target_events": target,
+        "counts": {
+            "events": sink.events_written,
+            "documents": len(sink.documents),
+            "labelled_events": sink.labels_written,
+            "lookalike_tags": sink.tags_written,
+            "organizations": len(net.orgs),
+            "locations": len(net.locs),
+            "products": len(net.products),
+            "lots": len(sim.lots),
+            "packages": len(sim.pkg_prod),
+            "late_events": sink.late_events,
+            "error_declarations": sink.error_declarations,
+        },
+        "scenarios": {name: k.as_dict() for name, k in knobs.items()},
+        "incidents": book.summary(dict(sink.incident_events)),
+        "noise": {
+            "multiplier": noise,
+            "missing_multiplier": missing,
+            "late_multiplier": late,
+            "clock_skew_partners": sorted(o.gln for o in net.orgs if o.skew_ms),
+        },
+        "files": {
+            "partners": "partners.json",
+            "documents_index": "documents.csv",
+            "labels": "labels.jsonl",
+            "lookalikes": "lookalikes.jsonl",
+            "stats": "stats.json",
+        },
+        "labels_columns": ["event_id", "scenario", "incident", "role", "transfer_key", "start_time", "event_time",
+                           "camouflaged", "subtlety", "seed", "run"],
+        "transfer_key": "the despatch-advice bizTransaction URI of the shipment (present in its shipping and receiving events)",
+        "speed": {"seconds": round(elapsed, 2), "events_per_second": round(sink.events_written / max(elapsed, 1e-9))},
+        "credit": CREDIT,
+    }
+    if out_dir is not None:
+        _write_json(out_dir / "partners.json", partners)
+        _write_json(out_dir / "stats.json", stats)
+        with open(out_dir / "documents.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["file", "sender_gln", "events", "first_event_time"])
+            for name, gln, n, _day, first in sink.documents:
+                w.writerow([name, gln, n, first])
+        # speed varies between runs: keep it out of the byte-identical files
+        stable = {k: v for k, v in manifest.items() if k != "speed"}
+        _write_json(out_dir / "manifest.json", stable)
+        _write_json(out_dir / "speed.json", manifest["speed"])
+    return RunResult(out_dir, manifest, partners, stats, sink.memory_docs, sink.label_rows, sink.tag_rows)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def master_data(sim: Simulation) -> dict[str, Any]:
+    net = sim.net
+    orgs = [
+        {
+            "name": o.name,
+            "gln": o.gln,
+            "kind": o.kind,
+            "role": o.role,
+            "company_prefixes": [o.prefix],
+            "licence_number": o.licence_number,
+            "licence_state": o.licence_state,
+            "licence_status": o.licence_status,
+            "authorized": o.authorized,
+            "identifier_form": "digital_link" if o.digital_link else "urn",
+        }
+        for o in net.orgs
+    ]
+    locs = [
+        {
+            "sgln": loc.sgln[0],
+            "sgln_digital_link": loc.sgln[1],
+            "gln": loc.gln,
+            "organization_gln": net.orgs[loc.org].gln,
+            "name": loc.name,
+            "role": loc.role,
+            "lat": loc.lat,
+            "lon": loc.lon,
+            "county_fips": loc.county,
+            "state": loc.state,
+        }
+        for loc in net.locs
+    ]
+    products = [
+        {
+            "gtin": p.gtin,
+            "ndc": p.ndc,
+            "name": p.name,
+            "manufacturer_gln": net.orgs[p.mfr].gln,
+            "schedule": p.schedule,
+            "high_value": p.value_tier == 2,
+            "cold_chain": p.cold,
+            "units_per_case": p.case_size,
+            "repackaged_from_gtin": net.products[p.repack_of].gtin if p.repack_of >= 0 else "",
+        }
+        for p in net.products
+    ]
+    lots = [
+        {"gtin": net.products[lot.prod].gtin, "lot": lot.number, "expiry": lot.expiry, "size": lot.size}
+        for lot in sim.lots
+        if lot.size > 0 and not lot.phantom
+    ]
+    return {"organizations": orgs, "locations": locs, "products": products, "lots": lots}
+
+
+def tallies(sim: Simulation) -> dict[str, Any]:
+    sink, net = sim.sink, sim.net
+    kind_volume: dict[str, dict[str, int]] = {}
+    for (src, dst), (shipments, packages) in sink.edges.items():
+        for side, li in (("out", src), ("in", dst)):
+            kind = net.orgs[net.locs[li].org].kind
+            v = kind_volume.setdefault(kind, {"shipments_out": 0, "packages_out": 0, "shipments_in": 0, "packages_in": 0})
+            v[f"shipments_{side}"] += shipments
+            v[f"packages_{side}"] += packages
+    for (kind, step), n in sink.by_kind_step.items():
+        if step == "dispensing":
+            kind_volume.setdefault(kind, {"shipments_out": 0, "packages_out": 0, "shipments_in": 0, "packages_in": 0})
+            kind_volume[kind]["dispensing_events"] = kind_volume[kind].get("dispensing_events", 0) + n
+    return {
+        "events": sink.events_written,
+        "by_biz_step": dict(sorted(sink.by_step.items())),
+        "by_kind_and_biz_step": {f"{k}/{s}": n for (k, s), n in sorted(sink.by_kind_step.items())},
+        "volume_by_kind": dict(sorted(kind_volume.items())),
+        "edges": [
+            {"from": net.locs[a].gln, "to": net.locs[b].gln, "shipments": s, "packages": p}
+            for (a, b), (s, p) in sorted(sink.edges.items())
+        ],
+        "scenario_events": dict(sorted(sink.scenario_events.items())),
+        "scenario_camouflaged_events": dict(sorted(sink.scenario_camo.items())),
+        "lookalikes": dict(sorted(sink.tag_counts.items())),
+        "late_events": sink.late_events,
+        "error_declarations": sink.error_declarations,
+        "lost_sales": sim.counts.get("lost_sales", 0),
+        "packages": len(sim.pkg_prod),
+    }

@@ -14,8 +14,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "tree_size": head.tree_size if head else 0,
         "organizations": Organization.objects.count(),
         "transfers": Transfer.objects.count(),
-        "recent_events": CustodyEvent.objects.order_by("-seq").only(
-            "seq", "event_type", "biz_step", "event_time", "record_time", "submitter__name"
-        ).select_related("submitter")[:25],
+        "recent_events": CustodyEvent.objects.order_by("-seq")
+        .only("seq", "event_type", "biz_step", "event_time", "record_time", "submitter__name")
+        .select_related("submitter")[:25],
     }
     return render(request, "anomaly/home.html", context)

@@ -53,9 +53,7 @@ def database_from_url(url: str) -> dict[str, object]:
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         return sqlite_database(Path(path) if path else BASE_DIR / "data" / "db.sqlite3")
-    raise ImproperlyConfigured(
-        f"DATABASE_URL scheme {parsed.scheme!r} is not supported; use postgres:// or sqlite:///"
-    )
+    raise ImproperlyConfigured(f"DATABASE_URL scheme {parsed.scheme!r} is not supported; use postgres:// or sqlite:///")
 
 
 def sqlite_database(path: Path) -> dict[str, object]:
@@ -79,7 +77,9 @@ if not SECRET_KEY:
     if not DEBUG and os.getenv("DJANGO_ENV", "dev") == "production":
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
     SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - never used when DJANGO_ENV=production
-ALLOWED_HOSTS = [h.strip() for h in os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [

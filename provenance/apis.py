@@ -180,8 +180,16 @@ class CaptureApi(APIView):
         parameters=[
             OpenApiParameter("GS1-Capture-Error-Behaviour", str, OpenApiParameter.HEADER, enum=["rollback", "proceed"]),
         ],
-        responses={202: OpenApiTypes.OBJECT, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 413: PROBLEM,
-                   415: PROBLEM, 422: PROBLEM},
+        responses={
+            202: OpenApiTypes.OBJECT,
+            400: PROBLEM,
+            401: PROBLEM,
+            403: PROBLEM,
+            409: PROBLEM,
+            413: PROBLEM,
+            415: PROBLEM,
+            422: PROBLEM,
+        },
         description="Capture an EPCIS 2.0 document. 202 with Location of the capture job; refused documents "
         "get a problem+json naming the event index and field.",
     )
@@ -197,7 +205,10 @@ class CaptureApi(APIView):
                 detail="The body must be a JSON object of type EPCISDocument.",
             )
         job = services.custody_events_capture(
-            document=document, organization=partner.organization, api_key=partner.api_key, behaviour=behaviour,
+            document=document,
+            organization=partner.organization,
+            api_key=partner.api_key,
+            behaviour=behaviour,
             raw=raw,
         )
         response = Response(job_json(job), status=202)
@@ -232,8 +243,11 @@ class CaptureJobApi(APIView):
             job_id=capture_id, organization=None if partner.is_operator else partner.organization
         )
         if job is None:
-            raise ProblemError(status_code=404, title="No such capture job",
-                               detail=f"No capture job {capture_id} of your organization exists.")
+            raise ProblemError(
+                status_code=404,
+                title="No such capture job",
+                detail=f"No capture job {capture_id} of your organization exists.",
+            )
         return Response(job_json(job))
 
 
@@ -266,14 +280,35 @@ class EventsApi(APIView):
         parameters=[
             OpenApiParameter(name, str, OpenApiParameter.QUERY, required=False)
             for name in (
-                "eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
-                "EQ_bizStep", "EQ_disposition", "EQ_readPoint", "EQ_bizLocation", "EQ_eventID", "MATCH_epc",
-                "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC", "MATCH_outputEPC", "MATCH_epcClass",
-                "MATCH_anyEPCClass", "EQ_source_owning_party", "EQ_source_possessing_party", "EQ_source_location",
-                "EQ_destination_owning_party", "EQ_destination_possessing_party", "EQ_destination_location",
-                "perPage", "nextPageToken",
+                "eventType",
+                "GE_eventTime",
+                "LT_eventTime",
+                "GE_recordTime",
+                "LT_recordTime",
+                "EQ_action",
+                "EQ_bizStep",
+                "EQ_disposition",
+                "EQ_readPoint",
+                "EQ_bizLocation",
+                "EQ_eventID",
+                "MATCH_epc",
+                "MATCH_anyEPC",
+                "MATCH_parentID",
+                "MATCH_inputEPC",
+                "MATCH_outputEPC",
+                "MATCH_epcClass",
+                "MATCH_anyEPCClass",
+                "EQ_source_owning_party",
+                "EQ_source_possessing_party",
+                "EQ_source_location",
+                "EQ_destination_owning_party",
+                "EQ_destination_possessing_party",
+                "EQ_destination_location",
+                "perPage",
+                "nextPageToken",
             )
-        ] + [OpenApiParameter("GS1-EPC-Format", str, OpenApiParameter.HEADER, enum=list(EPC_FORMATS))],
+        ]
+        + [OpenApiParameter("GS1-EPC-Format", str, OpenApiParameter.HEADER, enum=list(EPC_FORMATS))],
         responses={200: OpenApiTypes.OBJECT, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
         description="Events visible to the caller, in ledger order, as an EPCISQueryDocument. Identifiers in "
         "URN or Digital Link form both match. Paginated with perPage and nextPageToken (Link header).",
@@ -305,8 +340,11 @@ class EventsApi(APIView):
         assert partner is not None
         event, raw = read_json_body(request)
         if not isinstance(event, dict) or "type" not in event:
-            raise ProblemError(status_code=400, title="Not an EPCIS event",
-                               detail="The body must be one EPCIS event object with a 'type'.")
+            raise ProblemError(
+                status_code=400,
+                title="Not an EPCIS event",
+                detail="The body must be one EPCIS event object with a 'type'.",
+            )
         context = event.pop("@context", None) or ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
         document = {
             "@context": context,
@@ -316,7 +354,10 @@ class EventsApi(APIView):
             "epcisBody": {"eventList": [event]},
         }
         job = services.custody_events_capture(
-            document=document, organization=partner.organization, api_key=partner.api_key, raw=raw,
+            document=document,
+            organization=partner.organization,
+            api_key=partner.api_key,
+            raw=raw,
         )
         recorded = CustodyEvent.objects.filter(capture_job_id=job.id).order_by("seq").first()
         if recorded is None:  # an identical resend of an event recorded by another job
@@ -354,17 +395,25 @@ class HealthApi(APIView):
 
     @extend_schema(
         operation_id="healthz",
-        responses={200: inline_serializer("Health", {"status": serializers.CharField(),
-                                                     "database": serializers.DictField(),
-                                                     "broker": serializers.DictField()}),
-                   503: OpenApiTypes.OBJECT},
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.CharField(),
+                    "database": serializers.DictField(),
+                    "broker": serializers.DictField(),
+                },
+            ),
+            503: OpenApiTypes.OBJECT,
+        },
     )
     def get(self, request: Request) -> Response:
         database = _check_database()
         broker = _check_broker()
         ok = database["ok"] and broker["ok"]
-        return Response({"status": "ok" if ok else "degraded", "database": database, "broker": broker},
-                        status=200 if ok else 503)
+        return Response(
+            {"status": "ok" if ok else "degraded", "database": database, "broker": broker}, status=200 if ok else 503
+        )
 
 
 def _check_database() -> dict[str, Any]:
@@ -393,13 +442,21 @@ def _check_broker() -> dict[str, Any]:
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     from .problems import problem_body, problem_response
 
-    return problem_response(problem_body(status_code=404, title="Not found",
-                                         detail=f"There is no resource at {request.path}. See /api/docs/."))
+    return problem_response(
+        problem_body(
+            status_code=404, title="Not found", detail=f"There is no resource at {request.path}. See /api/docs/."
+        )
+    )
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
     from .problems import problem_body, problem_response
 
-    return problem_response(problem_body(status_code=500, title="Internal error",
-                                         detail="The service failed to handle this request; nothing was recorded "
-                                         "unless a capture job says so. Retry, and report it if it persists."))
+    return problem_response(
+        problem_body(
+            status_code=500,
+            title="Internal error",
+            detail="The service failed to handle this request; nothing was recorded "
+            "unless a capture job says so. Retry, and report it if it persists.",
+        )
+    )

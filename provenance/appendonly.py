@@ -46,12 +46,13 @@ SQLITE_MAINTENANCE = "CREATE TABLE IF NOT EXISTS provenance_maintenance (allow_d
 
 
 def sqlite_protect(table: str) -> list[str]:
+    # Table names come from migrations, never from input.
     return [
         f"DROP TRIGGER IF EXISTS {table}_no_update;",
         f"DROP TRIGGER IF EXISTS {table}_no_delete;",
         f'CREATE TRIGGER {table}_no_update BEFORE UPDATE ON "{table}" BEGIN '
         f"SELECT RAISE(ABORT, 'provenance: UPDATE on {table} is refused: this table is append-only'); END;",
-        f'CREATE TRIGGER {table}_no_delete BEFORE DELETE ON "{table}" '
+        f'CREATE TRIGGER {table}_no_delete BEFORE DELETE ON "{table}" '  # noqa: S608 - names from migrations
         "WHEN NOT EXISTS (SELECT 1 FROM provenance_maintenance WHERE allow_delete = 1) BEGIN "
         f"SELECT RAISE(ABORT, 'provenance: DELETE on {table} is refused: this table is append-only'); END;",
     ]
@@ -74,8 +75,10 @@ def unprotect_statements(vendor: str, tables: Iterable[str]) -> list[str]:
     statements: list[str] = []
     for table in tables:
         if vendor == "postgresql":
-            statements += [f'DROP TRIGGER IF EXISTS {table}_append_only ON "{table}";',
-                           f'DROP TRIGGER IF EXISTS {table}_no_truncate ON "{table}";']
+            statements += [
+                f'DROP TRIGGER IF EXISTS {table}_append_only ON "{table}";',
+                f'DROP TRIGGER IF EXISTS {table}_no_truncate ON "{table}";',
+            ]
         elif vendor == "sqlite":
             statements += [f"DROP TRIGGER IF EXISTS {table}_no_update;", f"DROP TRIGGER IF EXISTS {table}_no_delete;"]
     return statements

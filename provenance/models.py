@@ -351,7 +351,6 @@ class Watermark(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
-
 class MerkleNode(models.Model):
     """Hash of the perfect subtree of 2**level leaves starting at leaf index * 2**level (RFC 9162)."""
 

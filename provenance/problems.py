@@ -52,16 +52,32 @@ _HINTS = {
 class ProblemError(exceptions.APIException):
     """An error with the full problem body (raised from services, rendered by the handler)."""
 
-    def __init__(self, *, status_code: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-                 type_: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        title: str,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        type_: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.status_code = status_code
-        self.problem = problem_body(status_code=status_code, title=title, detail=detail, errors=errors,
-                                    type_=type_, extra=extra)
+        self.problem = problem_body(
+            status_code=status_code, title=title, detail=detail, errors=errors, type_=type_, extra=extra
+        )
         super().__init__(detail=detail)
 
 
-def problem_body(*, status_code: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-                 type_: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def problem_body(
+    *,
+    status_code: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    type_: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": type_ or _TYPES.get(status_code, "about:blank"),
         "title": title,

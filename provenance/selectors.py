@@ -234,7 +234,9 @@ def lot_custody_chain(*, gtin: str, lot: str) -> QuerySet[CustodyEvent]:
     epcs = set(serials.values_list("epc", flat=True))
     from .models import SerializedPackage
 
-    epcs.update(SerializedPackage.objects.filter(lot__product__gtin=gtin, lot__lot_number=lot).values_list("sgtin", flat=True))
+    epcs.update(
+        SerializedPackage.objects.filter(lot__product__gtin=gtin, lot__lot_number=lot).values_list("sgtin", flat=True)
+    )
     epcs.add(lot_class)
     parents = EventEPC.objects.filter(role="child", epc__in=epcs).values("seq")
     containers = set(EventEPC.objects.filter(seq__in=parents, role="parent").values_list("epc", flat=True))

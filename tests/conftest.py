@@ -60,7 +60,7 @@ def _no_throttle_state() -> Iterator[None]:
     from django.core.cache import cache
 
     cache.clear()
-    yield
+    return
 
 
 @dataclass
@@ -72,22 +72,26 @@ class Party:
     pgln: str
 
 
-def _party(*, name: str, gln: str, prefix: str, operator: bool = False, can_capture: bool = True,
-           can_query: bool = True) -> Party:
+def _party(
+    *, name: str, gln: str, prefix: str, operator: bool = False, can_capture: bool = True, can_query: bool = True
+) -> Party:
     from provenance import services
 
     organization = services.organization_create(
-        name=name, gln=gln, company_prefixes=[prefix], is_operator=operator,
+        name=name,
+        gln=gln,
+        company_prefixes=[prefix],
+        is_operator=operator,
         kind="operator" if operator else "wholesaler",
     )
-    _, key = services.api_key_issue(organization=organization, name=f"{name} key", can_capture=can_capture,
-                                    can_query=can_query)
+    _, key = services.api_key_issue(
+        organization=organization, name=f"{name} key", can_capture=can_capture, can_query=can_query
+    )
     sgln = f"https://id.gs1.org/414/{gln}"
     services.location_create(sgln=sgln, organization=organization, name=f"{name} DC")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return Party(organization=organization, key=key, client=client, sgln=sgln,
-                 pgln=f"https://id.gs1.org/417/{gln}")
+    return Party(organization=organization, key=key, client=client, sgln=sgln, pgln=f"https://id.gs1.org/417/{gln}")
 
 
 @pytest.fixture

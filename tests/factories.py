@@ -49,8 +49,15 @@ def document(*events: dict[str, Any], context: Any = None) -> dict[str, Any]:
     }
 
 
-def commissioning(gln: str, epcs: list[str], *, lot: str = "L1", expiry: str = "2028-06-30",
-                  when: str = "2026-11-01T08:00:00.000-05:00", event_id: str | None = None) -> dict[str, Any]:
+def commissioning(
+    gln: str,
+    epcs: list[str],
+    *,
+    lot: str = "L1",
+    expiry: str = "2028-06-30",
+    when: str = "2026-11-01T08:00:00.000-05:00",
+    event_id: str | None = None,
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "type": "ObjectEvent",
         "eventTime": when,
@@ -68,8 +75,14 @@ def commissioning(gln: str, epcs: list[str], *, lot: str = "L1", expiry: str = "
     return event
 
 
-def shipping(from_gln: str, to_gln: str, epcs: list[str], *, when: str = "2026-11-02T08:00:00.000-05:00",
-             event_id: str | None = None) -> dict[str, Any]:
+def shipping(
+    from_gln: str,
+    to_gln: str,
+    epcs: list[str],
+    *,
+    when: str = "2026-11-02T08:00:00.000-05:00",
+    event_id: str | None = None,
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "type": "ObjectEvent",
         "eventTime": when,
@@ -93,8 +106,14 @@ def shipping(from_gln: str, to_gln: str, epcs: list[str], *, when: str = "2026-1
     return event
 
 
-def receiving(from_gln: str, to_gln: str, epcs: list[str], *, when: str = "2026-11-03T08:00:00.000-05:00",
-              event_id: str | None = None) -> dict[str, Any]:
+def receiving(
+    from_gln: str,
+    to_gln: str,
+    epcs: list[str],
+    *,
+    when: str = "2026-11-03T08:00:00.000-05:00",
+    event_id: str | None = None,
+) -> dict[str, Any]:
     event = shipping(from_gln, to_gln, epcs, when=when, event_id=event_id)
     event["bizStep"] = "receiving"
     event["disposition"] = "in_progress"

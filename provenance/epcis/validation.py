@@ -225,7 +225,7 @@ class _Collector:
         self.problems: list[Problem] = []
 
     def add(self, status: int, title: str, detail: str, *path: object) -> None:
-        self.problems.append(Problem(status, VALIDATION, title, detail, self.index, pointer(*path)))
+        self.problems.append(Problem(status, VALIDATION, title, detail, self.index, pointer(*path) or None))
 
     def covers(self, field: str) -> bool:
         """True when a problem is already reported at this field or above it (a clearer one than the schema's)."""
@@ -272,16 +272,23 @@ def _add_schema_problems(event: Mapping[str, Any], found: _Collector) -> None:
         found.add(400, "Incomplete event", _event_level_rule(event))
 
 
+def _a(kind: object, *, start: bool = False) -> str:
+    """'an ObjectEvent', 'a TransactionEvent': problem details are read by people."""
+    text = str(kind)
+    article = "an " if text[:1] in ("A", "E", "I", "O", "U") else "a "
+    return (article.capitalize() if start else article) + text
+
+
 def _event_level_rule(event: Mapping[str, Any]) -> str:
     kind = event.get("type")
     if kind in ("ObjectEvent", "TransactionEvent"):
         return (
-            f"A {kind} must say what it is about: add epcList (serialised packs) or quantityList "
+            f"{_a(kind, start=True)} must say what it is about: add epcList (serialised packs) or quantityList "
             "(lots or products with quantities)."
         )
     if kind in ("AggregationEvent", "AssociationEvent"):
         return (
-            f"A {kind} with action {event.get('action')} must name its children: add childEPCs or "
+            f"{_a(kind, start=True)} with action {event.get('action')} must name its children: add childEPCs or "
             "childQuantityList (only DELETE may leave them out, to undo the whole aggregation)."
         )
     if kind == "TransformationEvent":
@@ -476,7 +483,7 @@ def _check_ilmd(event: Mapping[str, Any], found: _Collector, context: object) ->
             400,
             "ILMD not allowed here",
             f"ilmd (lot master data) is only allowed on an ObjectEvent with "
-            f"action ADD (commissioning) or on a TransformationEvent; this is a {kind} with action {action}. "
+            f"action ADD (commissioning) or on a TransformationEvent; this is {_a(kind)} with action {action}. "
             "Send the lot and expiry when the packs are commissioned, and leave ilmd out here.",
             "ilmd",
         )

@@ -59,8 +59,9 @@ def test_a_capture_job_is_readable_by_its_submitter_and_operators(request, alice
     assert client.get(location).status_code == status
 
 
-@pytest.mark.parametrize(("who", "status"), [("alice", 200), ("bob", 404), ("operator", 200), ("anonymous", 401),
-                                             ("staff_client", 200)])
+@pytest.mark.parametrize(
+    ("who", "status"), [("alice", 200), ("bob", 404), ("operator", 200), ("anonymous", 401), ("staff_client", 200)]
+)
 def test_an_event_is_readable_by_its_parties_operators_and_staff(request, alice, who, status):
     post_doc(alice.client, f.document(alice_event()))
     event_id = CustodyEvent.objects.get().event_id

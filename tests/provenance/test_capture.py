@@ -31,12 +31,14 @@ def test_it_records_a_document_and_answers_202_with_the_capture_job(alice):
     location = response["Location"]
     assert location.startswith("/epcis/capture/")
     job = alice.client.get(location).json()
-    assert job["success"] is True and job["running"] is False
+    assert job["success"] is True
+    assert job["running"] is False
     assert job["recordedCount"] == 1
     assert CustodyEvent.objects.count() == 1
     event = CustodyEvent.objects.get()
     assert event.seq == 0
-    assert event.event_id.startswith("ni:///sha-256;") and event.event_id.endswith("?ver=CBV2.0")
+    assert event.event_id.startswith("ni:///sha-256;")
+    assert event.event_id.endswith("?ver=CBV2.0")
     assert event.body == doc["epcisBody"]["eventList"][0]
     assert event.record_time <= timezone.now()
 
@@ -72,7 +74,12 @@ def test_it_refuses_a_duplicate_event_with_409(alice):
 
 def test_it_refuses_a_reused_event_id_with_409(alice):
     event_id = f.new_event_id()
-    assert post_doc(alice.client, f.document(f.commissioning(ALICE_GLN, alice_serials("E1"), event_id=event_id))).status_code == 202
+    assert (
+        post_doc(
+            alice.client, f.document(f.commissioning(ALICE_GLN, alice_serials("E1"), event_id=event_id))
+        ).status_code
+        == 202
+    )
     response = post_doc(alice.client, f.document(f.commissioning(ALICE_GLN, alice_serials("E2"), event_id=event_id)))
     assert response.status_code == 409
     assert response.json()["errors"][0]["field"] == "/eventID"
@@ -83,8 +90,11 @@ def test_it_accepts_an_error_declaration_that_repeats_the_original_event(alice):
     assert post_doc(alice.client, f.document(event)).status_code == 202
     correction = dict(event)
     correction["eventID"] = f.new_event_id()
-    correction["errorDeclaration"] = {"declarationTime": "2026-11-01T09:00:00.000Z", "reason": "incorrect_data",
-                                      "correctiveEventIDs": []}
+    correction["errorDeclaration"] = {
+        "declarationTime": "2026-11-01T09:00:00.000Z",
+        "reason": "incorrect_data",
+        "correctiveEventIDs": [],
+    }
     response = post_doc(alice.client, f.document(correction))
     assert response.status_code == 202, response.content
     assert CustodyEvent.objects.filter(is_error_declaration=True).count() == 1
@@ -102,7 +112,8 @@ def test_rollback_refuses_the_whole_document_and_leaves_no_trace_in_the_ledger(a
     assert CustodyEvent.objects.count() == 0
     assert EventKey.objects.count() == 0
     job = alice.client.get(f"/epcis/capture/{body['captureID']}").json()
-    assert job["success"] is False and job["errors"]
+    assert job["success"] is False
+    assert job["errors"]
 
 
 def test_proceed_records_the_good_events_and_reports_the_bad_ones(alice):
@@ -160,8 +171,11 @@ def test_it_refuses_patient_data_with_422(alice):
         (b"[]", "application/json", 400),
         (b"{}", "text/plain", 415),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", 400),
-        (json.dumps({"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}).encode(),
-         "application/json", 400),
+        (
+            json.dumps({"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}).encode(),
+            "application/json",
+            400,
+        ),
     ],
 )
 def test_it_refuses_bodies_it_cannot_read_without_a_server_error(alice, body, content_type, status):

@@ -59,7 +59,9 @@ def test_events_can_be_filtered_by_source_destination_and_location(chain, operat
     assert {e["bizStep"] for e in to_bob} == {"shipping", "receiving"}
     at_bob = events_of(operator.client.get("/epcis/events", {"EQ_bizLocation": f.sgln_urn(BOB_GLN)}))
     assert [e["bizStep"] for e in at_bob] == ["receiving"]
-    typed = events_of(operator.client.get("/epcis/events", {"eventType": "ObjectEvent", "EQ_readPoint": f.sgln_urn(ALICE_GLN)}))
+    typed = events_of(
+        operator.client.get("/epcis/events", {"eventType": "ObjectEvent", "EQ_readPoint": f.sgln_urn(ALICE_GLN)})
+    )
     assert len(typed) == 2
 
 

@@ -26,8 +26,13 @@ def test_the_openapi_schema_covers_every_endpoint(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     paths = json.loads(response.content)["paths"]
-    for expected in ("/epcis/capture", "/epcis/capture/{capture_id}", "/epcis/events", "/epcis/events/{event_id}",
-                     "/healthz"):
+    for expected in (
+        "/epcis/capture",
+        "/epcis/capture/{capture_id}",
+        "/epcis/events",
+        "/epcis/events/{event_id}",
+        "/healthz",
+    ):
         assert expected in paths
 
 

@@ -21,8 +21,9 @@ def capture(django_capture_on_commit_callbacks):
 
     def _capture(client, *events):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            response = client.post("/epcis/capture", data=json.dumps(f.document(*events)),
-                                   content_type="application/json")
+            response = client.post(
+                "/epcis/capture", data=json.dumps(f.document(*events)), content_type="application/json"
+            )
         assert response.status_code == 202, response.content
         assert len(callbacks) == 1
         return response
@@ -32,13 +33,17 @@ def capture(django_capture_on_commit_callbacks):
 
 def test_a_shipment_and_its_receipt_become_one_transfer_per_lot(alice, bob, capture):
     packs = [f.sgtin_urn("0700001", f"T{i}") for i in range(5)]
-    capture(alice.client, f.commissioning(ALICE_GLN, packs[:3], lot="LA"), f.commissioning(ALICE_GLN, packs[3:], lot="LB"))
+    capture(
+        alice.client, f.commissioning(ALICE_GLN, packs[:3], lot="LA"), f.commissioning(ALICE_GLN, packs[3:], lot="LB")
+    )
     capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, packs))
     capture(bob.client, f.receiving(ALICE_GLN, BOB_GLN, packs[:4]))
     transfers = {t.lot_number: t for t in Transfer.objects.all()}
     assert set(transfers) == {"LA", "LB"}
-    assert transfers["LA"].quantity == 3 and transfers["LA"].received_quantity == 3
-    assert transfers["LB"].quantity == 2 and transfers["LB"].received_quantity == 1
+    assert transfers["LA"].quantity == 3
+    assert transfers["LA"].received_quantity == 3
+    assert transfers["LB"].quantity == 2
+    assert transfers["LB"].received_quantity == 1
     assert transfers["LA"].status == Transfer.Status.RECEIVED
     assert transfers["LA"].from_organization == alice.organization
     assert transfers["LA"].to_organization == bob.organization
@@ -51,8 +56,13 @@ def test_a_shipped_case_counts_the_packs_inside_it(alice, bob, capture):
     case = f.sscc_urn("0700001", "0000000011")
     capture(alice.client, f.commissioning(ALICE_GLN, packs))
     packing = {
-        "type": "AggregationEvent", "eventTime": "2026-11-01T09:00:00.000-05:00", "eventTimeZoneOffset": "-05:00",
-        "parentID": case, "childEPCs": packs, "action": "ADD", "bizStep": "packing",
+        "type": "AggregationEvent",
+        "eventTime": "2026-11-01T09:00:00.000-05:00",
+        "eventTimeZoneOffset": "-05:00",
+        "parentID": case,
+        "childEPCs": packs,
+        "action": "ADD",
+        "bizStep": "packing",
         "readPoint": {"id": f.sgln_urn(ALICE_GLN)},
     }
     capture(alice.client, packing)

@@ -36,8 +36,13 @@ def _pgln(gln: str) -> str:
 
 
 def _doc(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
-            "creationDate": "2026-11-01T00:00:00Z", "epcisBody": {"eventList": events}}
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
 
 
 class Command(BaseCommand):
@@ -69,7 +74,7 @@ class Command(BaseCommand):
         lines = []
         for username, is_superuser in (("admin", True), ("compliance", False)):
             password = secrets.token_urlsafe(12)
-            user, created = user_model.objects.get_or_create(
+            user, _created = user_model.objects.get_or_create(
                 username=username, defaults={"is_staff": True, "is_superuser": is_superuser}
             )
             user.set_password(password)
@@ -91,64 +96,126 @@ class Command(BaseCommand):
 
     def _hand_made_network(self) -> None:
         self.stdout.write("Loading the hand-made demo network through the capture path ...")
-        maker = services.organization_create(name="Northwind Pharma", gln=_gln("0312345", "00001"),
-                                             kind=Organization.Kind.MANUFACTURER, company_prefixes=["0312345"])
-        wholesaler = services.organization_create(name="Great Plains Drug Supply", gln=_gln("0712345", "00001"),
-                                                  kind=Organization.Kind.WHOLESALER, company_prefixes=["0712345"])
+        maker = services.organization_create(
+            name="Northwind Pharma",
+            gln=_gln("0312345", "00001"),
+            kind=Organization.Kind.MANUFACTURER,
+            company_prefixes=["0312345"],
+        )
+        wholesaler = services.organization_create(
+            name="Great Plains Drug Supply",
+            gln=_gln("0712345", "00001"),
+            kind=Organization.Kind.WHOLESALER,
+            company_prefixes=["0712345"],
+        )
         pharmacies = [
-            services.organization_create(name=name, gln=_gln(prefix, "00001"), kind=Organization.Kind.DISPENSER,
-                                         company_prefixes=[prefix])
+            services.organization_create(
+                name=name, gln=_gln(prefix, "00001"), kind=Organization.Kind.DISPENSER, company_prefixes=[prefix]
+            )
             for name, prefix in (("Maple Street Pharmacy", "0812345"), ("Riverside Community Rx", "0812346"))
         ]
-        coords = {maker: (40.49, -74.45), wholesaler: (39.10, -94.58), pharmacies[0]: (41.88, -87.63),
-                  pharmacies[1]: (38.63, -90.20)}
+        coords = {
+            maker: (40.49, -74.45),
+            wholesaler: (39.10, -94.58),
+            pharmacies[0]: (41.88, -87.63),
+            pharmacies[1]: (38.63, -90.20),
+        }
         for org, (lat, lon) in coords.items():
-            services.location_create(sgln=_sgln(org.gln), organization=org, name=org.name, latitude=lat,
-                                     longitude=lon)
+            services.location_create(sgln=_sgln(org.gln), organization=org, name=org.name, latitude=lat, longitude=lon)
         gtin_body = "0" + "0312345" + "01001"
         gtin = gtin_body + str(gs1_check_digit(gtin_body))
-        services.product_create(gtin=gtin, ndc="0312345010", name="Amoxicillin 500 mg capsules, 30 ct",
-                                manufacturer=maker)
+        services.product_create(
+            gtin=gtin, ndc="0312345010", name="Amoxicillin 500 mg capsules, 30 ct", manufacturer=maker
+        )
         serials = [f"urn:epc:id:sgtin:0312345.001001.{n:06d}" for n in range(1, 25)]
         case = "urn:epc:id:sscc:0312345.0000000001"
         m, w = maker.gln, wholesaler.gln
 
         def ev(step: str, when: str, epcs: list[str], at: str, **extra: Any) -> dict[str, Any]:
-            event = {"type": "ObjectEvent", "eventTime": when, "eventTimeZoneOffset": "-05:00", "epcList": epcs,
-                     "action": "OBSERVE", "bizStep": step, "readPoint": {"id": _sgln(at)},
-                     "bizLocation": {"id": _sgln(at)}}
+            event = {
+                "type": "ObjectEvent",
+                "eventTime": when,
+                "eventTimeZoneOffset": "-05:00",
+                "epcList": epcs,
+                "action": "OBSERVE",
+                "bizStep": step,
+                "readPoint": {"id": _sgln(at)},
+                "bizLocation": {"id": _sgln(at)},
+            }
             event.update(extra)
             return event
 
         def move(frm: str, to: str) -> dict[str, Any]:
-            return {"sourceList": [{"type": "owning_party", "source": _pgln(frm)},
-                                   {"type": "location", "source": _sgln(frm)}],
-                    "destinationList": [{"type": "owning_party", "destination": _pgln(to)},
-                                        {"type": "location", "destination": _sgln(to)}]}
+            return {
+                "sourceList": [
+                    {"type": "owning_party", "source": _pgln(frm)},
+                    {"type": "location", "source": _sgln(frm)},
+                ],
+                "destinationList": [
+                    {"type": "owning_party", "destination": _pgln(to)},
+                    {"type": "location", "destination": _sgln(to)},
+                ],
+            }
 
-        commission = ev("commissioning", "2026-10-01T08:00:00-05:00", serials, m, action="ADD",
-                        disposition="active",
-                        ilmd={"cbvmda:lotNumber": "A2610", "cbvmda:itemExpirationDate": "2028-09-30"})
-        pack = {"type": "AggregationEvent", "eventTime": "2026-10-01T09:00:00-05:00", "eventTimeZoneOffset": "-05:00",
-                "parentID": case, "childEPCs": serials[:12], "action": "ADD", "bizStep": "packing",
-                "disposition": "in_progress", "readPoint": {"id": _sgln(m)}}
-        ship = ev("shipping", "2026-10-02T08:00:00-05:00", [case, *serials[12:]], m, disposition="in_transit",
-                  **move(m, w))
+        commission = ev(
+            "commissioning",
+            "2026-10-01T08:00:00-05:00",
+            serials,
+            m,
+            action="ADD",
+            disposition="active",
+            ilmd={"cbvmda:lotNumber": "A2610", "cbvmda:itemExpirationDate": "2028-09-30"},
+        )
+        pack = {
+            "type": "AggregationEvent",
+            "eventTime": "2026-10-01T09:00:00-05:00",
+            "eventTimeZoneOffset": "-05:00",
+            "parentID": case,
+            "childEPCs": serials[:12],
+            "action": "ADD",
+            "bizStep": "packing",
+            "disposition": "in_progress",
+            "readPoint": {"id": _sgln(m)},
+        }
+        ship = ev(
+            "shipping", "2026-10-02T08:00:00-05:00", [case, *serials[12:]], m, disposition="in_transit", **move(m, w)
+        )
         services.custody_events_capture(document=_doc([commission, pack, ship]), organization=maker)
-        receive = ev("receiving", "2026-10-04T10:00:00-05:00", [case, *serials[12:]], w,
-                     disposition="in_progress", **move(m, w))
-        unpack = {**pack, "action": "DELETE", "bizStep": "unpacking", "eventTime": "2026-10-04T11:00:00-05:00",
-                  "readPoint": {"id": _sgln(w)}}
+        receive = ev(
+            "receiving", "2026-10-04T10:00:00-05:00", [case, *serials[12:]], w, disposition="in_progress", **move(m, w)
+        )
+        unpack = {
+            **pack,
+            "action": "DELETE",
+            "bizStep": "unpacking",
+            "eventTime": "2026-10-04T11:00:00-05:00",
+            "readPoint": {"id": _sgln(w)},
+        }
         out = []
         for i, pharmacy in enumerate(pharmacies):
             chunk = serials[i * 6 : i * 6 + 6]
-            out.append(ev("shipping", f"2026-10-0{5 + i}T08:00:00-05:00", chunk, w, disposition="in_transit",
-                          **move(w, pharmacy.gln)))
+            out.append(
+                ev(
+                    "shipping",
+                    f"2026-10-0{5 + i}T08:00:00-05:00",
+                    chunk,
+                    w,
+                    disposition="in_transit",
+                    **move(w, pharmacy.gln),
+                )
+            )
         services.custody_events_capture(document=_doc([receive, unpack, *out]), organization=wholesaler)
         for i, pharmacy in enumerate(pharmacies):
             chunk = serials[i * 6 : i * 6 + 6]
-            events = [ev("receiving", f"2026-10-0{6 + i}T15:00:00-05:00", chunk, pharmacy.gln,
-                         disposition="in_progress", **move(w, pharmacy.gln)),
-                      ev("dispensing", f"2026-10-1{i}T12:00:00-05:00", chunk[:2], pharmacy.gln,
-                         disposition="dispensed")]
+            events = [
+                ev(
+                    "receiving",
+                    f"2026-10-0{6 + i}T15:00:00-05:00",
+                    chunk,
+                    pharmacy.gln,
+                    disposition="in_progress",
+                    **move(w, pharmacy.gln),
+                ),
+                ev("dispensing", f"2026-10-1{i}T12:00:00-05:00", chunk[:2], pharmacy.gln, disposition="dispensed"),
+            ]
             services.custody_events_capture(document=_doc(events), organization=pharmacy)

@@ -51,7 +51,7 @@ def _prehash_cases() -> list[object]:
         published = vector.with_suffix(".prehashes")
         if not published.exists():
             continue
-        for index, line in enumerate(l for l in published.read_text().splitlines() if l):
+        for index, line in enumerate(line for line in published.read_text().splitlines() if line):
             reason = CORRUPT_PREHASH_LINES.get((vector.stem, index))
             marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
             cases.append(pytest.param(vector, index, line, marks=marks, id=f"{vector.stem}[{index}]"))
@@ -64,7 +64,7 @@ def test_the_pre_hash_string_is_the_published_one(vector: Path, index: int, publ
 
 
 def test_the_corrupt_published_pre_hash_lines_really_do_not_match_their_hashes() -> None:
-    for (stem, index) in CORRUPT_PREHASH_LINES:
+    for stem, index in CORRUPT_PREHASH_LINES:
         line = (HASH_VECTORS / f"{stem}.prehashes").read_text().splitlines()[index]
         assert _ni(line) != (HASH_VECTORS / f"{stem}.hashes").read_text().split()[index]
 
@@ -72,7 +72,7 @@ def test_the_corrupt_published_pre_hash_lines_really_do_not_match_their_hashes()
 @pytest.mark.parametrize("stem", XML_ONLY_VECTORS)
 def test_the_published_pre_hashes_of_xml_only_vectors_hash_to_the_published_hashes(stem: str) -> None:
     # Only the last step (pre-hash -> ni URI) can be checked: the XML inputs were not copied.
-    prehashes = [l for l in (HASH_VECTORS / f"{stem}.prehashes").read_text().splitlines() if l]
+    prehashes = [line for line in (HASH_VECTORS / f"{stem}.prehashes").read_text().splitlines() if line]
     assert [_ni(p) for p in prehashes] == (HASH_VECTORS / f"{stem}.hashes").read_text().split()
 
 

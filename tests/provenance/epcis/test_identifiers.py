@@ -112,7 +112,9 @@ def test_it_refuses_a_gtin_with_a_bad_check_digit() -> None:
     with pytest.raises(IdentifierError) as raised:
         canonical("https://id.gs1.org/01/10614141073465/21/2018")
     message = str(raised.value)
-    assert "check digit 5" in message and "give 4" in message and "Re-read" in message
+    assert "check digit 5" in message
+    assert "give 4" in message
+    assert "Re-read" in message
 
 
 @pytest.mark.parametrize(
@@ -186,14 +188,19 @@ def test_it_tells_gs1_identifiers_from_other_uris() -> None:
 def test_helpers_read_the_parts_of_canonical_identifiers() -> None:
     sgtin = "https://id.gs1.org/01/10614141073464/21/2018"
     lot = "https://id.gs1.org/01/04012345123456/10/998877"
-    assert gtin_of(sgtin) == "10614141073464" and serial_of(sgtin) == "2018" and lot_of(sgtin) is None
-    assert gtin_of(lot) == "04012345123456" and lot_of(lot) == "998877" and serial_of(lot) is None
+    assert gtin_of(sgtin) == "10614141073464"
+    assert serial_of(sgtin) == "2018"
+    assert lot_of(sgtin) is None
+    assert gtin_of(lot) == "04012345123456"
+    assert lot_of(lot) == "998877"
+    assert serial_of(lot) is None
     assert gtin_of("https://id.gs1.org/00/106141412345678908") is None
     assert gln_of("https://id.gs1.org/414/4012345000115/254/987") == "4012345000115"
     assert gln_of("https://id.gs1.org/417/4012345000009") == "4012345000009"
     assert gln_of("urn:epc:id:sgln:0614141.00777.0") == "0614141007776"
     assert gln_of(sgtin) is None
-    assert gtin_of("http://example.com/x") is None and gln_of("http://example.com/x") is None
+    assert gtin_of("http://example.com/x") is None
+    assert gln_of("http://example.com/x") is None
 
 
 def test_the_ndc_is_read_from_an_ndc_based_gtin() -> None:

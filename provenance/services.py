@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -354,12 +355,19 @@ def _prepare(
             )
             continue
         hashed = event_hash(event, context)
+        event_id = normalized.event_id or hashed
+        if normalized.error_declaration is not None and not normalized.event_id:
+            # The CBV hash leaves errorDeclaration out, so a retraction hashes like the event it retracts;
+            # give it its own deterministic id (a resend still finds it) rather than the original's.
+            declared = normalized.error_declaration
+            seed = f"{hashed}|{declared.declaration_time.isoformat()}|{declared.reason or ''}"
+            event_id = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed)}"
         prepared.append(
             PreparedEvent(
                 index=index,
                 body=event,
                 normalized=normalized,
-                event_id=normalized.event_id or hashed,
+                event_id=event_id,
                 event_hash=hashed,
                 sha256=event_sha256(event),
                 party_org_ids=parties | {organization.pk},

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from simulator import ids
-from simulator.events import DAY_MS, HOUR_MS, Clock, EventIds, party_lists
+from simulator.ids import _NUM_MOD, _NUM_MUL, serial_alnum
+from simulator.events import DAY_MS, HOUR_MS, EventIds, aggregation_event, dumps, ilmd_text, object_event
 from simulator.network import Loc, Network, Org, Product
 from simulator.output import Sink
 
@@ -41,6 +42,7 @@ class SimConfig:
     missing: float = 1.0  # multiplier on missing-event rates
     late: float = 1.0  # multiplier on late-upload rates
     events_per_package: float = 2.0  # calibration: events generated per dispensed package
+    warmup_days: int = 21  # the network fills up first; scenarios start after this
 
 
 class Stock:
@@ -146,6 +148,10 @@ class Simulation:
         self.expired_hold: dict[int, list[tuple[int, bool]]] = {}
         self.receive_hooks: dict[int, Any] = {}  # buyer loc -> one-shot hook(sim, shipment)
         self.ship_hooks: dict[int, Any] = {}  # seller loc -> one-shot hook(sim, shipment) -> bool (handled)
+        self.watch_ship: dict[int, Any] = {}  # package -> incident (fakes restocked by a wholesaler)
+        self._party_cache: dict[tuple, str] = {}
+        self.review: dict[int, set[int]] = {}  # dispenser -> products to review on its next ordering day
+        self.backorders: dict[int, list[tuple[int, int]]] = {}  # dispenser -> [(product, day first asked)]
         self._grow_locs()
         self._prepare_demand()
         self._doy = [(cfg.start + dt.timedelta(days=d)).timetuple().tm_yday for d in range(cfg.days + 1)]
@@ -238,8 +244,19 @@ class Simulation:
     def epc(self, pid: int, dl: bool) -> str:
         p = self.products[self.pkg_prod[pid]]
         if p.numeric_serials:
-            return p.sgtin[dl] + ids.serial_numeric(pid, p.salt)
-        return p.sgtin[dl] + ids.serial_alnum(pid, p.salt)
+            return p.sgtin[dl] + "%012d" % ((pid * _NUM_MUL + p.salt) % _NUM_MOD)
+        return p.sgtin[dl] + serial_alnum(pid, p.salt)
+
+    def epcs(self, pids: Any, dl: bool) -> list[str]:
+        pp, prods = self.pkg_prod, self.products
+        out = []
+        for pid in pids:
+            p = prods[pp[pid]]
+            if p.numeric_serials:
+                out.append(p.sgtin[dl] + "%012d" % ((pid * _NUM_MUL + p.salt) % _NUM_MOD))
+            else:
+                out.append(p.sgtin[dl] + serial_alnum(pid, p.salt))
+        return out
 
     def new_packages(self, prod: int, lot: int, n: int) -> range:
         if lot >= 0:
@@ -263,10 +280,12 @@ class Simulation:
         return cid
 
     def t_at(self, loc: Loc, day: int, lo: float, hi: float) -> int:
+        """A true (UTC) time on a local business day at a location."""
         off = self.clock.offset(loc.std_off, loc.dst, day)
         return day * DAY_MS + int((lo + (hi - lo) * self.rng.random()) * HOUR_MS) - off * 60_000
 
     def stamp(self, loc: Loc, t: int) -> tuple[str, str]:
+        """eventTime and eventTimeZoneOffset as the location's partner writes them (with its clock skew)."""
         day = (t + loc.std_off * 60_000) // DAY_MS
         off = self.clock.offset(loc.std_off, loc.dst, day)
         local = t + off * 60_000 + self.orgs[loc.org].skew_ms
@@ -287,56 +306,47 @@ class Simulation:
 
     # ------------------------------------------------------------------ event builders
 
-    def base_event(self, loc: Loc, t: int, etype: str = "ObjectEvent") -> dict:
-        ts, off = self.stamp(loc, t)
-        return {"type": etype, "eventID": self.ids.next(), "eventTime": ts, "eventTimeZoneOffset": off}
-
     def emit_object(self, loc: Loc, t: int, epcs: list[str], action: str, step: str, disp: str, *,
                     submitter: Org | None = None, label: Any = None, tag: Any = None, dep: int = -1,
-                    ilmd: dict | None = None, qty: list[dict] | None = None, extra: dict | None = None,
-                    biz_location: bool = True, late: bool = True, edge: Any = None) -> dict:
+                    ilmd: Any = None, qty: list[dict] | None = None, extra: Any = None,
+                    biz_location: bool = True, late: bool = True, edge: Any = None,
+                    error_declaration: dict | None = None, eid: str | None = None) -> tuple[str, str]:
+        """Render and emit an ObjectEvent; returns (eventID, JSON text)."""
         org = submitter or self.orgs[loc.org]
         dl = org.digital_link
-        ev = self.base_event(loc, t)
-        if epcs:
-            ev["epcList"] = epcs
-        if qty:
-            ev["quantityList"] = qty
-        ev["action"] = action
-        ev["bizStep"] = step
-        ev["disposition"] = disp
-        ev["readPoint"] = {"id": loc.sgln[dl]}
-        if biz_location:
-            ev["bizLocation"] = {"id": loc.sgln[dl]}
-        if extra:
-            ev.update(extra)
-        if ilmd:
-            ev["ilmd"] = ilmd
-        self.sink.emit(org.idx, t, ev, dep=dep, label=label, tag=tag, edge=edge,
-                       late_days=self.late_days(org) if late and org.late else 0)
-        return ev
+        ts, off = self.stamp(loc, t)
+        eid = eid or self.ids.next()
+        if isinstance(extra, dict):
+            extra = "," + dumps(extra)[1:-1]
+        if isinstance(ilmd, dict):
+            ilmd = ilmd_text(ilmd["cbvmda:lotNumber"], ilmd["cbvmda:itemExpirationDate"])
+        if error_declaration is not None:
+            extra = (extra or "") + ',"errorDeclaration":' + dumps(error_declaration)
+        sg = loc.sgln[dl]
+        text = object_event(eid, ts, off, epcs, action, step, disp, sg, sg if biz_location else "", extra or "",
+                            ilmd or "", dumps(qty) if qty else "")
+        self.sink.emit(org.idx, t, text, eid, ts, step, dep=dep, label=label, tag=tag, edge=edge,
+                       late_days=self.late_days(org) if late and org.late else 0,
+                       error=error_declaration is not None)
+        return eid, text
 
     def emit_aggregation(self, loc: Loc, t: int, parent: str, children: list[str], action: str, step: str,
-                         disp: str, submitter: Org | None = None, label: Any = None, tag: Any = None) -> dict:
+                         disp: str, submitter: Org | None = None, label: Any = None, tag: Any = None,
+                         late_days: int | None = None) -> str:
         org = submitter or self.orgs[loc.org]
-        dl = org.digital_link
-        ev = self.base_event(loc, t, "AggregationEvent")
-        ev["parentID"] = parent
-        ev["childEPCs"] = children
-        ev["action"] = action
-        ev["bizStep"] = step
-        ev["disposition"] = disp
-        ev["readPoint"] = {"id": loc.sgln[dl]}
-        ev["bizLocation"] = {"id": loc.sgln[dl]}
-        self.sink.emit(org.idx, t, ev, label=label, tag=tag, late_days=self.late_days(org))
-        return ev
+        ts, off = self.stamp(loc, t)
+        eid = self.ids.next()
+        text = aggregation_event(eid, ts, off, parent, children, action, step, disp, loc.sgln[org.digital_link])
+        if late_days is None:
+            late_days = self.late_days(org) if org.late else 0
+        self.sink.emit(org.idx, t, text, eid, ts, step, label=label, tag=tag, late_days=late_days)
+        return eid
 
     def shipment_epcs(self, sh: Shipment, dl: bool) -> list[str]:
         cont = self.cont_epc
         out = [cont[c][dl] for c in sh.pallets]
         out += [cont[c][dl] for c in sh.cases]
-        epc = self.epc
-        out += [epc(p, dl) for p in sh.pkgs]
+        out += self.epcs(sh.pkgs, dl)
         return out
 
     def shipment_quantities(self, sh: Shipment, dl: bool) -> list[dict]:
@@ -353,30 +363,35 @@ class Simulation:
             out[0]["quantity"] += sh.inflate
         return out
 
-    def parties(self, sh: Shipment, dl: bool) -> dict:
-        o, L = self.orgs, self.locs
-        src, dst = party_lists(
-            o[sh.owner_from].pgln[dl], L[sh.seller].sgln[dl], o[sh.owner_to].pgln[dl], L[sh.buyer].sgln[dl],
-            o[sh.possessor_from].pgln[dl] if sh.possessor_from >= 0 else "",
-            o[sh.possessor_to].pgln[dl] if sh.possessor_to >= 0 else "",
-        )
+    def parties(self, sh: Shipment, dl: bool) -> str:
+        """bizTransactionList, sourceList and destinationList as a JSON fragment (',"bizTransactionList":...')."""
+        key = (sh.seller, sh.buyer, sh.owner_from, sh.owner_to, sh.possessor_from, sh.possessor_to, dl)
+        frag = self._party_cache.get(key)
+        if frag is None:
+            o, L = self.orgs, self.locs
+            src = '[{"type":"owning_party","source":"' + o[sh.owner_from].pgln[dl] + '"}'
+            if sh.possessor_from >= 0:
+                src += ',{"type":"possessing_party","source":"' + o[sh.possessor_from].pgln[dl] + '"}'
+            src += ',{"type":"location","source":"' + L[sh.seller].sgln[dl] + '"}]'
+            dst = '[{"type":"owning_party","destination":"' + o[sh.owner_to].pgln[dl] + '"}'
+            if sh.possessor_to >= 0:
+                dst += ',{"type":"possessing_party","destination":"' + o[sh.possessor_to].pgln[dl] + '"}'
+            dst += ',{"type":"location","destination":"' + L[sh.buyer].sgln[dl] + '"}]'
+            frag = self._party_cache[key] = ',"sourceList":' + src + ',"destinationList":' + dst
+        L = self.locs
         btype = "rma" if sh.kind in ("return", "return_rd") else "po"
-        return {
-            "bizTransactionList": [
-                {"type": btype, "bizTransaction": ids.biz_transaction(L[sh.buyer].gln, sh.po)},
-                {"type": "desadv", "bizTransaction": ids.biz_transaction(L[sh.seller].gln, sh.desadv)},
-            ],
-            "sourceList": src,
-            "destinationList": dst,
-        }
+        return (
+            ',"bizTransactionList":[{"type":"' + btype + '","bizTransaction":"' + ids.biz_transaction(L[sh.buyer].gln, sh.po)
+            + '"},{"type":"desadv","bizTransaction":"' + ids.biz_transaction(L[sh.seller].gln, sh.desadv) + '"}]' + frag
+        )
 
     def transfer_key(self, sh: Shipment) -> str:
         return ids.biz_transaction(self.locs[sh.seller].gln, sh.desadv)
 
     # ------------------------------------------------------------------ shipping and receiving
 
-    def ship(self, sh: Shipment, day: int, t: int | None = None, *, force: bool = False) -> dict | None:
-        """Report a shipment (unless the shipper fails to send it) and schedule its arrival."""
+    def ship(self, sh: Shipment, day: int, t: int | None = None, *, force: bool = False) -> str | None:
+        """Report a shipment (unless the shipper fails to send it) and schedule its arrival. Returns the eventID."""
         seller = self.locs[sh.seller]
         buyer = self.locs[sh.buyer]
         if not sh.desadv:
@@ -388,9 +403,11 @@ class Simulation:
             km = self.net.distance(sh.seller, sh.buyer)
             sh.arrive_day = day + 1 + int(km // GROUND_KM_PER_DAY)
         submitter = self.orgs[sh.submitter] if sh.submitter >= 0 else self.orgs[seller.org]
-        ev = None
+        eid = None
         to_dispenser = buyer.role in DISPENSER_ROLES
-        # A scenario's first shipment is always reported; everything else follows the partner's habits.
+        if self.watch_ship and sh.label_ship is None and self.scenarios is not None:
+            self.scenarios.check_resale(self, sh)
+        # A scenario's shipments are always reported; everything else follows the partner's habits.
         skip = (not force and sh.label_ship is None and to_dispenser and sh.kind == "sale"
                 and self.missing(submitter, "shipping_to_dispenser"))
         if not skip:
@@ -400,17 +417,17 @@ class Simulation:
             tag = (sh.tag, self.transfer_key(sh)) if sh.tag else None
             edge = (sh.seller, sh.buyer, self.package_count(sh))
             if lot_level:
-                ev = self.emit_object(seller, sh.t_ship, [], "OBSERVE", "shipping", sh.disposition, submitter=submitter,
-                                      qty=self.shipment_quantities(sh, dl), extra=extra, label=sh.label_ship, tag=tag,
-                                      biz_location=False, edge=edge)
+                eid, _ = self.emit_object(seller, sh.t_ship, [], "OBSERVE", "shipping", sh.disposition,
+                                          submitter=submitter, qty=self.shipment_quantities(sh, dl), extra=extra,
+                                          label=sh.label_ship, tag=tag, biz_location=False, edge=edge)
             else:
-                ev = self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping",
-                                      sh.disposition, submitter=submitter, extra=extra, label=sh.label_ship, tag=tag,
-                                      biz_location=False, edge=edge)
-            sh.ship_event = ev["eventID"]
+                eid, _ = self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping",
+                                          sh.disposition, submitter=submitter, extra=extra, label=sh.label_ship,
+                                          tag=tag, biz_location=False, edge=edge)
+            sh.ship_event = eid
         if not sh.no_receive:
             self.agenda[sh.arrive_day].append(("receive", sh))
-        return ev
+        return eid
 
     def package_count(self, sh: Shipment) -> int:
         n = len(sh.pkgs) + sum(len(self.case_pkgs.get(c, ())) for c in sh.cases)
@@ -427,28 +444,28 @@ class Simulation:
             if t <= sh.t_ship:
                 t = sh.t_ship + int(self.rng.uniform(3, 9) * HOUR_MS)
         submitter = self.orgs[sh.possessor_to] if sh.possessor_to >= 0 else org
-        rloc = buyer
         to_dispenser = buyer.role in DISPENSER_ROLES
-        disp = "returned" if sh.kind == "return" else ("sellable_accessible" if to_dispenser else "in_progress")
-        if sh.kind in ("return_rd",):
+        if sh.kind == "return":
+            disp = "returned"
+        elif sh.kind == "return_rd":
             disp = sh.disposition if sh.disposition != "in_transit" else "non_sellable_other"
+        else:
+            disp = "sellable_accessible" if to_dispenser else "in_progress"
         recv_tag = sh.recv_tag
         if recv_tag is None and 0 < org.first_day and day - org.first_day < 21:
             recv_tag = "new_partner"
         hook = self.receive_hooks.pop(buyer.idx, None) if self.receive_hooks else None
         if hook is not None:
             hook(self, sh)
-        # labelled receipts obey the receiver's reporting habits too, or absence would give them away
+        # labelled receipts obey the receiver's reporting habits too, or their presence would give them away
         if sh.force_recv or not self.missing(submitter, "receiving"):
             dl = submitter.digital_link
-            extra = self.parties(sh, dl)
-            self.emit_object(rloc, t, self.shipment_epcs(sh, dl), "OBSERVE", "receiving", disp, submitter=submitter,
-                             extra=extra, label=sh.label_recv,
+            self.emit_object(buyer, t, self.shipment_epcs(sh, dl), "OBSERVE", "receiving", disp, submitter=submitter,
+                             extra=self.parties(sh, dl), label=sh.label_recv,
                              tag=(recv_tag, self.transfer_key(sh)) if recv_tag else None,
                              dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter)
-        # book the goods in
+        oo = self.on_order[buyer.idx]
         for prod, q in sh.qty.items():
-            oo = self.on_order[buyer.idx]
             if prod in oo:
                 oo[prod] = max(0, oo[prod] - q)
         if sh.on_receive is not None:
@@ -462,13 +479,14 @@ class Simulation:
             cases = self.pallet_cases.pop(pal)
             dl = submitter.digital_link
             if not self.missing(submitter, "unpacking"):
-                self.emit_aggregation(rloc, t + 1_200_000, self.cont_epc[pal][dl], [self.cont_epc[c][dl] for c in cases],
-                                      "DELETE", "unpacking", "in_progress", submitter=submitter)
+                self.emit_aggregation(buyer, t + 1_200_000, self.cont_epc[pal][dl],
+                                      [self.cont_epc[c][dl] for c in cases], "DELETE", "unpacking", "in_progress",
+                                      submitter=submitter)
             for c in cases:
                 self._stock_case(stock, c)
         for c in sh.cases:
             if to_dispenser:
-                self.unpack_case(rloc, c, t + 900_000, submitter)
+                self.unpack_case(buyer, c, t + 900_000, submitter)
                 for p in self.case_pkgs.pop(c):
                     self._stock(stock, p).loose.append(p)
             else:
@@ -500,8 +518,8 @@ class Simulation:
         if self.missing(org, "unpacking"):
             return
         dl = org.digital_link
-        self.emit_aggregation(loc, t, self.cont_epc[cid][dl], [self.epc(p, dl) for p in self.case_pkgs[cid]],
-                              "DELETE", "unpacking", "in_progress", submitter=org)
+        self.emit_aggregation(loc, t, self.cont_epc[cid][dl], self.epcs(self.case_pkgs[cid], dl), "DELETE", "unpacking",
+                              "in_progress", submitter=org)
 
     # ------------------------------------------------------------------ the daily loop
 
@@ -590,6 +608,7 @@ class Simulation:
         watch_pid = self.watch_pid
         watch_loc = self.watch_dispense_loc
         pool = self.dispensed_pool
+        backorders = self.backorders
         for loc, n in zip(locs, counts.tolist(), strict=True):
             if loc.role == "hospital":
                 prods = prods_h[ih : ih + n]
@@ -602,8 +621,15 @@ class Simulation:
                 extra = self.np.poisson(loc.rate * boost[0] * 0.5)
                 ctrl = [i for i in range(self._P) if self.controlled[i]]
                 prods = prods + [ctrl[int(x)] for x in self.np.integers(0, len(ctrl), size=extra)]
-            if not prods:
+            waiting = backorders.pop(loc.idx, None)
+            if waiting:
+                # prescriptions the pharmacy could not fill earlier: filled once the stock arrives
+                prods = [w[0] for w in waiting] + prods
+                since = [w[1] for w in waiting] + [day] * (len(prods) - len(waiting))
+            elif not prods:
                 continue
+            else:
+                since = None
             stock = stock_all[loc.idx]
             org = orgs[loc.org]
             dl = org.digital_link
@@ -612,11 +638,17 @@ class Simulation:
             offs = clock.offstr(off)
             base_local = day * DAY_MS + org.skew_ms
             base_utc = day * DAY_MS - off * 60_000
+            rp = loc.sgln[dl]
+            org_idx = org.idx
             touched = []
-            for prod in prods:
+            for i, prod in enumerate(prods):
                 s = stock.get(prod)
                 if s is None or not s.loose:
-                    self.counts["lost_sales"] += 1
+                    first = since[i] if since is not None else day
+                    if day - first < 6:
+                        backorders.setdefault(loc.idx, []).append((prod, first))
+                    else:
+                        self.counts["lost_sales"] += 1
                     touched.append(prod)
                     continue
                 pid = s.loose.popleft()
@@ -629,38 +661,36 @@ class Simulation:
                 if miss and self.noise_rng.random() < miss:
                     continue
                 ms = int((9.0 + 11.0 * rng.random()) * HOUR_MS)
-                t = base_utc + ms
-                ev = {
-                    "type": "ObjectEvent",
-                    "eventID": ids_next(),
-                    "eventTime": clock.local(base_local + ms, off),
-                    "eventTimeZoneOffset": offs,
-                    "epcList": [epc(pid, dl)],
-                    "action": "OBSERVE",
-                    "bizStep": "dispensing",
-                    "disposition": "dispensed",
-                    "readPoint": {"id": loc.sgln[dl]},
-                }
-                sink.emit(org.idx, t, ev, label=label, late_days=self.late_days(org) if org.late else 0)
+                eid = ids_next()
+                ts = clock.local(base_local + ms, off)
+                text = ('{"type":"ObjectEvent","eventID":"' + eid + '","eventTime":"' + ts + '","eventTimeZoneOffset":"'
+                        + offs + '","epcList":["' + epc(pid, dl) + '"],"action":"OBSERVE","bizStep":"dispensing",'
+                        '"disposition":"dispensed","readPoint":{"id":"' + rp + '"}}')
+                sink.emit(org_idx, base_utc + ms, text, eid, ts, "dispensing", label=label,
+                          late_days=self.late_days(org) if org.late else 0)
                 pool[self.pkg_prod[pid]].append((pid, loc.idx, day))
-            self._reorder(loc, touched, day)
+            pending = self.review.get(loc.idx)
+            if pending is None:
+                pending = self.review[loc.idx] = set()
+            pending.update(touched)
+        for loc in locs:
+            if wd in loc.order_days and self.review.get(loc.idx):
+                self._reorder(loc, sorted(self.review.pop(loc.idx)), day)
 
     def _reorder(self, loc: Loc, touched: list[int], day: int) -> None:
+        """On an ordering day: order up to cover the days until the next delivery, plus safety stock."""
         stock = self.stock[loc.idx]
         oo = self.on_order[loc.idx]
         mix = self.mix_h if loc.role == "hospital" else self.mix_r
-        cover = 5.0 if loc.role == "store" else (6.0 if loc.role == "hospital" else 8.0)
+        wd = self._weekday[day]
+        gap = min((d - wd) % 7 or 7 for d in loc.order_days)
         boost = self.demand_boost.get(loc.idx)
-        seen = set()
         for prod in touched:
-            if prod in seen:
-                continue
-            seen.add(prod)
             r = loc.rate * mix[prod]
             if boost is not None and boost[1] <= day < boost[2] and self.controlled[prod]:
                 r += loc.rate * boost[0] * 0.5 / max(1, int(self.controlled.sum()))
-            s_low = max(1, math.ceil(r * 2.5))
-            s_high = max(s_low + 1, math.ceil(r * cover))
+            s_low = max(1, math.ceil(r * (gap + 2)))
+            s_high = max(s_low + 1, math.ceil(r * (gap + 7)))
             s = stock.get(prod)
             pos = (len(s.loose) if s else 0) + oo.get(prod, 0)
             if pos <= s_low:
@@ -873,11 +903,11 @@ class Simulation:
                     if not self.missing(org, "packing"):
                         dl = org.digital_link
                         self.emit_aggregation(loc, t_pack, self.cont_epc[pal][dl], [self.cont_epc[c][dl] for c in chunk],
-                                              "ADD", "packing", "in_progress")
+                                              "ADD", "packing", "in_progress", late_days=0)
                     sh.pallets.append(pal)
             else:
                 sh.cases = cases
-            self.ship(sh, day + (0 if is_3pl else 1))
+            self.ship(sh, day)
 
     # ---- production
 
@@ -930,27 +960,25 @@ class Simulation:
         if sh and sh[0] <= day < sh[1]:
             n_cases = max(1, min_cases // 3)
         lot = self.new_lot(org, prod, day)
-        ilmd = {"cbvmda:lotNumber": lot.number, "cbvmda:itemExpirationDate": lot.expiry}
         s = self.stock[loc.idx].setdefault(prod, Stock())
         t = self.t_at(loc, day, 6.0, 8.0)
         step = max(20_000, int(9 * HOUR_MS / max(1, n_cases)))
         dl = org.digital_link
         miss_pack = org.miss.get("packing", 0.0)
         late = self.late_days(org) if org.late else 0  # serialization data of a lot is uploaded together
+        ilmd_t = ilmd_text(lot.number, lot.expiry)
+        sg = loc.sgln[dl]
         for _ in range(n_cases):
             pids = self.new_packages(prod, lot.idx, p.case_size)
-            epcs = [self.epc(x, dl) for x in pids]
-            ev = self.base_event(loc, t)
-            ev.update({"epcList": epcs, "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-                       "readPoint": {"id": loc.sgln[dl]}, "bizLocation": {"id": loc.sgln[dl]}, "ilmd": ilmd})
-            self.sink.emit(org.idx, t, ev, late_days=late)
+            epcs = self.epcs(pids, dl)
+            ts, off = self.stamp(loc, t)
+            eid = self.ids.next()
+            self.sink.emit(org.idx, t, object_event(eid, ts, off, epcs, "ADD", "commissioning", "active", sg, sg, "", ilmd_t),
+                           eid, ts, "commissioning", late_days=late)
             case = self.new_container(org, list(pids), pallet=False)
             if not (miss_pack and self.noise_rng.random() < miss_pack * self.cfg.missing):
-                ag = self.base_event(loc, t + 60_000, "AggregationEvent")
-                ag.update({"parentID": self.cont_epc[case][dl], "childEPCs": epcs, "action": "ADD", "bizStep": "packing",
-                           "disposition": "in_progress", "readPoint": {"id": loc.sgln[dl]},
-                           "bizLocation": {"id": loc.sgln[dl]}})
-                self.sink.emit(org.idx, t + 60_000, ag, late_days=late)
+                self.emit_aggregation(loc, t + 60_000, self.cont_epc[case][dl], epcs, "ADD", "packing", "in_progress",
+                                      late_days=late)
             s.cases.append(case)
             t += step
 
@@ -969,22 +997,21 @@ class Simulation:
         outs = list(self.new_packages(out_prod, lot.idx, len(inputs) * p.repack_ratio + extra_outputs))
         dl = org.digital_link
         t = self.t_at(loc, day, 8.0, 14.0)
-        ev = self.base_event(loc, t, "TransformationEvent")
-        ev.update({
-            "inputEPCList": [self.epc(i, dl) for i in inputs],
-            "outputEPCList": [self.epc(o, dl) for o in outs],
-            "bizStep": "repackaging",
-            "disposition": "active",
-            "readPoint": {"id": loc.sgln[dl]},
-            "bizLocation": {"id": loc.sgln[dl]},
-            "ilmd": {"cbvmda:lotNumber": lot.number, "cbvmda:itemExpirationDate": lot.expiry},
-        })
-        self.sink.emit(org.idx, t, ev, label=label)
+        ts, off = self.stamp(loc, t)
+        eid = self.ids.next()
+        sg = loc.sgln[dl]
+        text = "".join((
+            '{"type":"TransformationEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off,
+            '","inputEPCList":["', '","'.join(self.epcs(inputs, dl)), '"],"outputEPCList":["',
+            '","'.join(self.epcs(outs, dl)), '"],"bizStep":"repackaging","disposition":"active","readPoint":{"id":"', sg,
+            '"},"bizLocation":{"id":"', sg, '"}', ilmd_text(lot.number, lot.expiry), "}",
+        ))
+        self.sink.emit(org.idx, t, text, eid, ts, "repackaging", label=label)
         s = self.stock[loc.idx].setdefault(out_prod, Stock())
         for i in range(0, len(outs), p.case_size):
             chunk = outs[i : i + p.case_size]
             case = self.new_container(org, chunk, pallet=False)
-            self.emit_aggregation(loc, t + 120_000 + i, self.cont_epc[case][dl], [self.epc(o, dl) for o in chunk],
+            self.emit_aggregation(loc, t + 120_000 + i, self.cont_epc[case][dl], self.epcs(chunk, dl),
                                   "ADD", "packing", "in_progress", label=label)
             s.cases.append(case)
         return outs
@@ -1096,7 +1123,7 @@ class Simulation:
         org = self.orgs[loc.org]
         dl = org.digital_link
         t = self.t_at(loc, day, 9.0, 12.0)
-        self.emit_object(loc, t, [self.epc(p, dl) for p in pkgs], "OBSERVE", "holding", reason, tag=tag, label=label)
+        self.emit_object(loc, t, self.epcs(pkgs, dl), "OBSERVE", "holding", reason, tag=tag, label=label)
         sh = Shipment(loc.idx, rd, loc.org, self.locs[rd].org, pkgs=pkgs, kind="return_rd",
                       disposition=reason if reason in ("expired", "recalled", "damaged") else "non_sellable_other")
         sh.tag = tag
@@ -1114,8 +1141,7 @@ class Simulation:
         if not pkgs:
             return
         t = self.t_at(loc, day, 9.0, 16.0)
-        self.emit_object(loc, t, [self.epc(p, dl) for p in pkgs], "DELETE", "destroying", "destroyed",
-                         tag="destruction")
+        self.emit_object(loc, t, self.epcs(pkgs, dl), "DELETE", "destroying", "destroyed", tag="destruction")
         for p in pkgs:
             self.destroyed_pool.append((p, day))
 
@@ -1124,7 +1150,7 @@ class Simulation:
         org = self.orgs[loc.org]
         dl = org.digital_link
         t = self.t_at(loc, day, 9.0, 16.0)
-        self.emit_object(loc, t, [self.epc(p, dl) for p in pkgs], "OBSERVE", "stocking", "sellable_accessible",
+        self.emit_object(loc, t, self.epcs(pkgs, dl), "OBSERVE", "stocking", "sellable_accessible",
                          tag=sh.recv_tag or "saleable_return", label=sh.label_restock)
         stock = self.stock[loc_idx]
         for p in pkgs:
@@ -1201,39 +1227,35 @@ class Simulation:
 
     def _ship_with_correction(self, sh: Shipment, day: int) -> None:
         """The shipper lists a package it did not ship, then retracts the event and sends the right one."""
-        stock = self.stock[sh.seller]
-        prod = self.pkg_prod[sh.pkgs[0]]
-        s = stock.get(prod)
+        s = self.stock[sh.seller].get(self.pkg_prod[sh.pkgs[0]])
         if s is None or not s.loose:
             self.ship(sh, day)
             return
-        stray = s.loose[0]
         good_pkgs = list(sh.pkgs)
-        sh.pkgs = good_pkgs + [stray]
+        sh.pkgs = good_pkgs + [s.loose[0]]
         sh.no_receive = True
         sh.tag = "error_declared"
-        ev = self.ship(sh, day, force=True)
-        sh.pkgs = good_pkgs
-        sh.no_receive = False
-        if ev is None:
-            self.agenda[sh.arrive_day].append(("receive", sh))
-            return
         seller = self.locs[sh.seller]
         org = self.orgs[seller.org]
-        corrective = dict(ev)
-        corrective["eventID"] = self.ids.next()
         dl = org.digital_link
-        corrective["epcList"] = self.shipment_epcs(sh, dl)
+        # the erroneous event is sent on time, so the retraction can follow it
+        saved_late, org.late = org.late, 0.0
+        eid = self.ship(sh, day, force=True)
+        org.late = saved_late
+        sh.pkgs = good_pkgs
+        sh.no_receive = False
         t_fix = sh.t_ship + int(self.noise_rng.uniform(2, 30) * HOUR_MS)
-        retraction = dict(ev)
-        retraction["errorDeclaration"] = {
-            "declarationTime": self.clock.utc(t_fix),
-            "reason": "incorrect_data",
-            "correctiveEventIDs": [corrective["eventID"]],
-        }
-        self.sink.emit(org.idx, t_fix, retraction, tag="error_declaration")
-        self.sink.emit(org.idx, t_fix + 1000, corrective, tag="corrective_event")
-        sh.ship_event = corrective["eventID"]
+        corrective = self.ids.next()
+        extra = self.parties(sh, dl)
+        wrong = [*self.shipment_epcs(sh, dl), self.epc(s.loose[0], dl)]
+        self.emit_object(seller, sh.t_ship, wrong, "OBSERVE", "shipping", sh.disposition, extra=extra,
+                         biz_location=False, eid=eid, tag="error_declaration", late=False,
+                         error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "incorrect_data",
+                                            "correctiveEventIDs": [corrective]})
+        self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping", sh.disposition,
+                         extra=extra, biz_location=False, eid=corrective, tag=("corrective_event", self.transfer_key(sh)),
+                         late=False, edge=None)
+        sh.ship_event = corrective
         self.agenda[sh.arrive_day].append(("receive", sh))
 
     def _duplicate_then_retract(self, sh: Shipment, day: int) -> None:
@@ -1241,30 +1263,29 @@ class Simulation:
         seller = self.locs[sh.seller]
         org = self.orgs[seller.org]
         dl = org.digital_link
-        ev = {**self.base_event(seller, sh.t_ship + int(self.noise_rng.uniform(20, 600) * 1000))}
+        t = sh.t_ship + int(self.noise_rng.uniform(20, 600) * 1000)
         extra = self.parties(sh, dl)
-        ev.update({"epcList": self.shipment_epcs(sh, dl), "action": "OBSERVE", "bizStep": "shipping",
-                   "disposition": "in_transit", "readPoint": {"id": seller.sgln[dl]}, **extra})
-        t = sh.t_ship + 1000
-        self.sink.emit(org.idx, t, ev, tag="duplicate_scan")
-        retraction = dict(ev)
+        epcs = self.shipment_epcs(sh, dl)
+        eid, _ = self.emit_object(seller, t, epcs, "OBSERVE", "shipping", "in_transit", extra=extra, biz_location=False,
+                                  tag="duplicate_scan", late=False)
         t_fix = t + int(self.noise_rng.uniform(1, 48) * HOUR_MS)
-        retraction["errorDeclaration"] = {"declarationTime": self.clock.utc(t_fix), "reason": "did_not_occur"}
-        self.sink.emit(org.idx, t_fix, retraction, tag="error_declaration")
+        self.emit_object(seller, t, epcs, "OBSERVE", "shipping", "in_transit", extra=extra, biz_location=False,
+                         eid=eid, tag="error_declaration", late=False,
+                         error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "did_not_occur"})
 
     def _ship_and_void(self, sh: Shipment, day: int) -> None:
         """Shipped, then cancelled before it left the dock: a legitimate 'shipped, never received'."""
         sh.no_receive = True
         sh.tag = "void_shipping"
-        ev = self.ship(sh, day, force=True)
         seller = self.locs[sh.seller]
-        if ev is not None:
-            org = self.orgs[seller.org]
-            dl = org.digital_link
-            extra = self.parties(sh, dl)
-            self.emit_object(seller, sh.t_ship + int(self.noise_rng.uniform(0.5, 3) * HOUR_MS), self.shipment_epcs(sh, dl),
-                             "OBSERVE", "void_shipping", "sellable_accessible", extra=extra, tag="void_shipping",
-                             biz_location=True)
+        org = self.orgs[seller.org]
+        saved_late, org.late = org.late, 0.0
+        self.ship(sh, day, force=True)
+        org.late = saved_late
+        dl = org.digital_link
+        self.emit_object(seller, sh.t_ship + int(self.noise_rng.uniform(0.5, 3) * HOUR_MS), self.shipment_epcs(sh, dl),
+                         "OBSERVE", "void_shipping", "sellable_accessible", extra=self.parties(sh, dl),
+                         tag=("void_shipping", self.transfer_key(sh)), late=False)
         stock = self.stock[sh.seller]
         for p in sh.pkgs:
             self._stock(stock, p).loose.appendleft(p)

@@ -46,6 +46,9 @@ class Clock:
             self._dst.append(a <= d < b)
         self._offsets = {m: offset_str(m) for m in range(-14 * 60, 14 * 60 + 1, 15)}
         self._epoch = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
+        # "THH:MM:" per minute of the day and "SS.mmm" per millisecond of the minute
+        self._hm = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+        self._sms = [f"{s:02d}.{ms:03d}" for s in range(60) for ms in range(1000)]
 
     def offset(self, std_minutes: int, observes_dst: bool, day: int) -> int:
         if observes_dst and self._dst[day + self._date_base]:
@@ -55,17 +58,13 @@ class Clock:
     def local(self, local_ms: int, off_min: int) -> str:
         """eventTime text for a local wall-clock time (ms since local midnight of day 0)."""
         day, ms = divmod(local_ms, DAY_MS)
-        h, ms = divmod(ms, HOUR_MS)
-        m, ms = divmod(ms, 60_000)
-        s, ms = divmod(ms, 1000)
-        return f"{self._dates[day + self._date_base]}T{h:02d}:{m:02d}:{s:02d}.{ms:03d}{self._offsets[off_min]}"
+        minute, ms = divmod(ms, 60_000)
+        return self._dates[day + self._date_base] + self._hm[minute] + self._sms[ms] + self._offsets[off_min]
 
     def utc(self, t_ms: int) -> str:
         day, ms = divmod(t_ms, DAY_MS)
-        h, ms = divmod(ms, HOUR_MS)
-        m, ms = divmod(ms, 60_000)
-        s, ms = divmod(ms, 1000)
-        return f"{self._dates[day + self._date_base]}T{h:02d}:{m:02d}:{s:02d}.{ms:03d}Z"
+        minute, ms = divmod(ms, 60_000)
+        return self._dates[day + self._date_base] + self._hm[minute] + self._sms[ms] + "Z"
 
     def date(self, day: int) -> str:
         return self._dates[day + self._date_base]
@@ -109,13 +108,53 @@ def party_lists(
     return sources, dests
 
 
-def document(events: list[dict], creation: str, sender: str) -> bytes:
-    doc = {
-        "@context": EPCIS_CONTEXT,
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": creation,
-        "sender": sender,
-        "epcisBody": {"eventList": events},
-    }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+_CONTEXT_JSON = json.dumps(EPCIS_CONTEXT, separators=(",", ":"))
+
+
+def document(events: list[str], creation: str, sender: str) -> bytes:
+    """An EPCISDocument around events already rendered as JSON text."""
+    head = (
+        f'{{"@context":{_CONTEXT_JSON},"type":"EPCISDocument","schemaVersion":"2.0",'
+        f'"creationDate":"{creation}","sender":"{sender}","epcisBody":{{"eventList":['
+    )
+    return (head + ",".join(events) + "]}}").encode()
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, check_circular=False)
+
+
+# Templates for the hot paths. Everything interpolated is a URI, a number, a CBV word or a
+# timestamp made here, so nothing needs escaping.
+
+
+def object_event(eid: str, ts: str, off: str, epcs: list[str] | None, action: str, step: str, disp: str, rp: str,
+                 bl: str = "", extra: str = "", ilmd: str = "", qty: str = "") -> str:
+    parts = ['{"type":"ObjectEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off, '"']
+    if epcs:
+        parts += [',"epcList":["', '","'.join(epcs), '"]']
+    if qty:
+        parts += [',"quantityList":', qty]
+    parts += [',"action":"', action, '","bizStep":"', step, '","disposition":"', disp, '","readPoint":{"id":"', rp, '"}']
+    if bl:
+        parts += [',"bizLocation":{"id":"', bl, '"}']
+    if extra:
+        parts.append(extra)
+    if ilmd:
+        parts.append(ilmd)
+    parts.append("}")
+    return "".join(parts)
+
+
+def aggregation_event(eid: str, ts: str, off: str, parent: str, children: list[str], action: str, step: str,
+                      disp: str, rp: str) -> str:
+    return "".join((
+        '{"type":"AggregationEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off,
+        '","parentID":"', parent, '","childEPCs":["', '","'.join(children), '"],"action":"', action,
+        '","bizStep":"', step, '","disposition":"', disp, '","readPoint":{"id":"', rp, '"},"bizLocation":{"id":"',
+        rp, '"}}',
+    ))
+
+
+def ilmd_text(lot: str, expiry: str) -> str:
+    return ',"ilmd":{"cbvmda:lotNumber":"' + lot + '","cbvmda:itemExpirationDate":"' + expiry + '"}'

@@ -91,19 +91,14 @@ def biz_transaction(gln: str, number: str) -> str:
 # within a GTIN, and need no storage. DSCSA allows up to 20 alphanumerics.
 _NUM_MOD = 10**12
 _NUM_MUL = 387_420_489_017  # odd, not a multiple of 5: invertible mod 10**12
-_ALNUM_MOD = 36**10
-_ALNUM_MUL = 1_853_020_188_851_843  # odd, not a multiple of 3: invertible mod 36**10
-_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALNUM_MOD = 16**11
+_ALNUM_MUL = 0x5DEECE66D  # odd: invertible mod 16**11
 
 
 def serial_numeric(n: int, salt: int) -> str:
-    return f"{(n * _NUM_MUL + salt) % _NUM_MOD:012d}"
+    return "%012d" % ((n * _NUM_MUL + salt) % _NUM_MOD)
 
 
 def serial_alnum(n: int, salt: int) -> str:
-    x = (n * _ALNUM_MUL + salt) % _ALNUM_MOD
-    out = []
-    for _ in range(10):
-        x, r = divmod(x, 36)
-        out.append(_B36[r])
-    return "".join(out)
+    """11 characters of 0-9A-F: alphanumeric, as some labelers print them."""
+    return "%011X" % ((n * _ALNUM_MUL + salt) % _ALNUM_MOD)

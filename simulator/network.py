@@ -38,7 +38,7 @@ class ScaleSpec:
 
 
 SCALES: dict[str, ScaleSpec] = {
-    "tiny": ScaleSpec("tiny", 10_000, 56, 1, 5, 1, 1, 2, 1, 1, 2, (6, 10), 18, 4, 14, 2),
+    "tiny": ScaleSpec("tiny", 10_000, 70, 1, 5, 1, 1, 2, 1, 1, 2, (6, 10), 18, 4, 14, 2),
     "small": ScaleSpec("small", 100_000, 120, 2, 12, 1, 3, 4, 2, 1, 4, (12, 45), 140, 20, 36, 4),
     "medium": ScaleSpec("medium", 1_000_000, 180, 0, 30, 3, 8, 10, 4, 3, 6, (60, 400), 1100, 140, 110, 12),
     "large": ScaleSpec("large", 10_000_000, 365, 0, 70, 6, 18, 24, 8, 5, 8, (300, 2200), 7000, 900, 260, 28),
@@ -177,6 +177,7 @@ class Loc:
     primary: int = -1  # supplier location for most orders
     secondary: int = -1
     controlled_supplier: int = -1  # chains with a DC buy CII from a wholesaler directly
+    order_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # weekdays on which it orders (deliveries follow)
     first_day: int = 0
 
 
@@ -222,6 +223,7 @@ class Network:
     rng: random.Random
     used_prefixes: set[str]
     geo: Geography
+    _dist: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def dispensers(self) -> list[Loc]:
         return [loc for loc in self.locs if loc.role in ("store", "pharmacy", "hospital")]
@@ -230,8 +232,12 @@ class Network:
         return [i for i in self.orgs[org_idx].locations if self.locs[i].role in ("dc", "chain_dc", "3pl", "repack")]
 
     def distance(self, a: int, b: int) -> float:
-        la, lb = self.locs[a], self.locs[b]
-        return haversine_km(la.lat, la.lon, lb.lat, lb.lon)
+        key = (a, b) if a < b else (b, a)
+        d = self._dist.get(key)
+        if d is None:
+            la, lb = self.locs[a], self.locs[b]
+            d = self._dist[key] = haversine_km(la.lat, la.lon, lb.lat, lb.lon)
+        return d
 
     def nearest(self, loc_idx: int, candidates: list[int]) -> int:
         return min(candidates, key=lambda c: (self.distance(loc_idx, c), c))
@@ -510,10 +516,18 @@ def _assign_suppliers(net: Network, rng: random.Random, national_share: list[flo
             loc.primary = net.nearest(loc.idx, national_dcs[nat])
 
 
+ORDER_PATTERNS = {
+    "store": [(0, 3), (1, 4), (0, 2, 4)],
+    "pharmacy": [(0, 2, 4), (1, 3), (0, 3), (0, 1, 2, 3, 4), (1, 4)],
+    "hospital": [(0, 1, 2, 3, 4), (0, 2, 4)],
+}
+
+
 def _assign_demand(net: Network, rng: random.Random) -> None:
     counties = net.geo.counties
     factor = {"store": 1.3, "pharmacy": 0.8, "hospital": 2.2}
     for loc in net.dispensers():
+        loc.order_days = rng.choice(ORDER_PATTERNS[loc.role])
         c = counties[loc.county]
         intensity = (c.dosage_units / max(1, c.pharmacies)) ** 0.5 if c.dosage_units else 400.0
         loc.rate = factor[loc.role] * intensity * math.exp(rng.gauss(0, 0.45))

@@ -3,7 +3,9 @@
 Ordering guarantee: a partner's buffer is flushed before any event that depends on one of its
 events (a receipt depends on the shipment) enters another partner's buffer, so documents read
 in file order never show an effect before its cause, except for the events deliberately held
-back as late uploads. No Django here.
+back as late uploads. Events arrive already rendered as JSON text (events.py). Every emitted
+event is eventually written, so labels, look-alike tags and tallies are recorded on arrival.
+No Django here.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from simulator.events import Clock, document
 
 MAX_EVENTS_PER_DOCUMENT = 1000
 
-# entry: (t_ms, seq, event, label, tag, edge)
-Entry = tuple[int, int, dict, Any, Any, Any]
+# entry: (t_ms, seq, event JSON text, eventTime text)
+Entry = tuple[int, int, str, str]
 
 
 class Sink:
@@ -41,34 +43,46 @@ class Sink:
         self.documents: list[tuple[str, str, int, int, str]] = []  # file, gln, events, day, first eventTime
         self.by_step: Counter[str] = Counter()
         self.by_kind_step: Counter[tuple[str, str]] = Counter()
-        self.edges: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])  # (from loc, to loc) -> [shipments, packages]
+        self.edges: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])  # (from, to loc) -> [shipments, packages]
         self.scenario_events: Counter[str] = Counter()
         self.scenario_camo: Counter[str] = Counter()
         self.incident_events: Counter[str] = Counter()
         self.tag_counts: Counter[str] = Counter()
         self.late_events = 0
         self.error_declarations = 0
-        self.keep_events = out_dir is None
         self.memory_docs: list[tuple[int, bytes]] = []
+        self.label_rows: list[dict] = []
+        self.tag_rows: list[dict] = []
+        self._months: set[str] = set()
         if out_dir is not None:
             (out_dir / "documents").mkdir(parents=True, exist_ok=True)
             self._labels = open(out_dir / "labels.jsonl", "w", encoding="utf-8")  # noqa: SIM115
             self._tags = open(out_dir / "lookalikes.jsonl", "w", encoding="utf-8")  # noqa: SIM115
         else:
             self._labels = self._tags = None
-        self.label_rows: list[dict] = []
-        self.tag_rows: list[dict] = []
 
     # --- intake ---
 
-    def emit(self, org: int, t: int, event: dict, dep: int = -1, label: Any = None, tag: Any = None,
-             edge: Any = None, late_days: int = 0) -> None:
+    def emit(self, org: int, t: int, text: str, eid: str, etime: str, step: str, *, dep: int = -1, label: Any = None,
+             tag: Any = None, edge: Any = None, late_days: int = 0, error: bool = False) -> None:
         if dep >= 0 and dep != org and self.buf.get(dep):
             self.flush(dep)
         self.seq += 1
+        self.by_step[step] += 1
+        self.by_kind_step[(self.orgs[org].kind, step)] += 1
+        if error:
+            self.error_declarations += 1
+        if edge is not None:
+            e = self.edges[(edge[0], edge[1])]
+            e[0] += 1
+            e[1] += edge[2]
+        if label is not None:
+            self._label(eid, etime, label)
         if late_days > 0:
-            tag = [("late_event", ""), tag] if tag is not None else ("late_event", "")
-        entry = (t, self.seq, event, label, tag, edge)
+            self._tag(eid, etime, ("late_event", ""))
+        if tag is not None:
+            self._tag(eid, etime, tag)
+        entry = (t, self.seq, text, etime)
         if late_days > 0:
             self.held.setdefault(org, []).append((self.day + late_days, entry))
             self.late_events += 1
@@ -82,6 +96,8 @@ class Sink:
 
     def end_of_day(self, day: int) -> None:
         for org, held in list(self.held.items()):
+            if not held:
+                continue
             due = [e for d, e in held if d <= day]
             if due:
                 self.held[org] = [(d, e) for d, e in held if d > day]
@@ -109,7 +125,7 @@ class Sink:
         if not entries:
             return
         self.buf[org_idx] = []
-        entries.sort(key=lambda e: (e[0], e[1]))
+        entries.sort()
         org = self.orgs[org_idx]
         for start in range(0, len(entries), MAX_EVENTS_PER_DOCUMENT):
             self._write(org, entries[start : start + MAX_EVENTS_PER_DOCUMENT])
@@ -118,43 +134,29 @@ class Sink:
         self.doc_seq += 1
         creation_t = max(e[0] for e in chunk) + 60_000
         body = document([e[2] for e in chunk], self.clock.utc(creation_t), org.pgln[org.digital_link])
-        day = self.day
-        month = self.clock.date(day)[:7]
+        month = self.clock.date(self.day)[:7]
         name = f"documents/{month}/{self.doc_seq:07d}_{org.gln}.json"
         if self.out_dir is not None:
-            path = self.out_dir / name
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(body)
+            if month not in self._months:
+                (self.out_dir / "documents" / month).mkdir(parents=True, exist_ok=True)
+                self._months.add(month)
+            with open(self.out_dir / name, "wb") as fh:
+                fh.write(body)
         else:
             self.memory_docs.append((org.idx, body))
-        self.documents.append((name, org.gln, len(chunk), day, chunk[0][2]["eventTime"]))
+        self.documents.append((name, org.gln, len(chunk), self.day, chunk[0][3]))
         self.events_written += len(chunk)
-        kind = org.kind
-        for t, _seq, ev, label, tag, edge in chunk:
-            step = ev.get("bizStep", "")
-            self.by_step[step] += 1
-            self.by_kind_step[(kind, step)] += 1
-            if "errorDeclaration" in ev:
-                self.error_declarations += 1
-            if edge is not None:
-                e = self.edges[(edge[0], edge[1])]
-                e[0] += 1
-                e[1] += edge[2]
-            if label is not None:
-                self._label(ev, t, label)
-            if tag is not None:
-                self._tag(ev, tag)
 
-    def _label(self, ev: dict, t: int, label: Any) -> None:
+    def _label(self, eid: str, etime: str, label: Any) -> None:
         scenario, incident, role, transfer_key, start_t, camouflaged, subtlety = label
         row = {
-            "event_id": ev["eventID"],
+            "event_id": eid,
             "scenario": scenario,
             "incident": incident,
             "role": role,
             "transfer_key": transfer_key,
             "start_time": self.clock.utc(start_t),
-            "event_time": ev["eventTime"],
+            "event_time": etime,
             "camouflaged": camouflaged,
             "subtlety": round(subtlety, 3),
             "seed": self.seed,
@@ -170,13 +172,9 @@ class Sink:
         else:
             self.label_rows.append(row)
 
-    def _tag(self, ev: dict, tag: Any) -> None:
-        if isinstance(tag, list):
-            for t in tag:
-                self._tag(ev, t)
-            return
+    def _tag(self, eid: str, etime: str, tag: Any) -> None:
         kind, transfer_key = tag if isinstance(tag, tuple) else (tag, "")
-        row = {"event_id": ev["eventID"], "kind": kind, "transfer_key": transfer_key, "event_time": ev["eventTime"]}
+        row = {"event_id": eid, "kind": kind, "transfer_key": transfer_key, "event_time": etime}
         self.tag_counts[kind] += 1
         self.tags_written += 1
         if self._tags:

@@ -136,8 +136,10 @@ class ScenarioBook:
             camo_flags = [i < n_camo for i in range(n)]
             rng.shuffle(camo_flags)
             lo, hi = SCENARIOS[name].window
+            warm = sim.cfg.warmup_days
+            span = max(10, days - warm)
             for i in range(n):
-                day = rng.randrange(max(1, int(days * lo)), max(2, int(days * hi)))
+                day = min(days - 3, warm + rng.randrange(int(span * lo), max(int(span * lo) + 1, int(span * hi))))
                 sub = min(1.0, max(0.0, k.subtlety + rng.uniform(-0.15, 0.15)))
                 inc = Incident(name, f"{name}-{i + 1:03d}", day, camo_flags[i], round(sub, 3))
                 PREPARE.get(name, _no_prepare)(self, sim, inc, i)
@@ -157,6 +159,23 @@ class ScenarioBook:
         ]
 
     # hooks called by the engine
+    def check_resale(self, sim: Simulation, sh: Shipment) -> None:
+        """A wholesaler ships on packages that came in as fraudulent returns: label that transfer too."""
+        hits = [p for p in sh.pkgs if p in sim.watch_ship]
+        if not hits:
+            return
+        inc = sim.watch_ship[hits[0]]
+        if not sh.desadv:
+            sh.desadv = sim.number(sim.locs[sh.seller].org, "ASN")
+            sh.po = sim.number(sim.locs[sh.buyer].org, "PO")
+        key = sim.transfer_key(sh)
+        sh.label_ship = inc.label("resale", key)
+        sh.label_recv = inc.label("resale_receive", key)
+        if sim.locs[sh.buyer].role in DISPENSER_ROLES:
+            for p in hits:
+                sim.watch_pid[(sh.buyer, p)] = inc.label("dispense")
+                del sim.watch_ship[p]
+
     def divert_recalled(self, sim: Simulation, loc: Any, lot: Lot, pkgs: list[int], day: int) -> bool:
         entry = self.recall_divert.get(lot.idx)
         if entry is None or not pkgs:
@@ -900,6 +919,8 @@ def start_return_fraud(book: ScenarioBook, sim: Simulation, inc: Incident, day: 
     sh = book.shipment(sim, inc, p.idx, w, pkgs, kind="return", disposition="returned", role="return",
                        recv_role="return_receive")
     sh.label_restock = inc.label("restock", sim.transfer_key(sh))
+    for pid in pkgs:
+        sim.watch_ship[pid] = inc
     sim.ship(sh, day, sim.t_at(p, day, 12.0, 18.0))
 
 

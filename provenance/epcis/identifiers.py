@@ -142,6 +142,9 @@ _QUALIFIER_NAMES = {
     "254": "GLN extension",
     "8011": "CPID serial",
 }
+_SCHEME_OF_AI = {"00": "sscc", "414": "sgln", "417": "pgln", "8003": "grai", "8004": "giai", "8018": "gsrn",
+                 "8017": "gsrnp", "253": "gdti", "8010": "cpi", "255": "sgcn", "401": "ginc", "402": "gsin",
+                 "8006": "itip"}  # fmt: skip
 _QUALIFIER_MAX = {"22": 20, "10": 20, "21": 20, "235": 28, "254": 20, "8011": 12}
 
 
@@ -163,28 +166,13 @@ class GS1Identifier:
     @property
     def scheme(self) -> str:
         """The EPC scheme name: sgtin, lgtin, gtin (all serials of a GTIN), sscc, sgln, pgln, grai..."""
-        names = {
-            "00": "sscc",
-            "414": "sgln",
-            "417": "pgln",
-            "8003": "grai",
-            "8004": "giai",
-            "8018": "gsrn",
-            "8017": "gsrnp",
-            "253": "gdti",
-            "8010": "cpi",
-            "255": "sgcn",
-            "401": "ginc",
-            "402": "gsin",
-            "8006": "itip",
-        }
         if self.ai == "01":
             if self.qualifier("21") is not None:
                 return "sgtin"
             if self.qualifier("10") is not None:
                 return "lgtin"
             return "upui" if self.qualifier("235") is not None else "gtin"
-        return names[self.ai]
+        return _SCHEME_OF_AI[self.ai]
 
     @property
     def is_class(self) -> bool:
@@ -217,7 +205,7 @@ class GS1Identifier:
                 "look the prefix up in the partner's registration."
             )
         builder = _URN_BUILDERS.get(self.scheme)
-        if builder is None or (self.ai in ("8006",) and self.qualifier("10") is not None):
+        if builder is None or (self.ai == "8006" and self.qualifier("10") is not None):
             raise IdentifierError(f"{self.digital_link()} has no EPC URN form; send it as a GS1 Digital Link.")
         cp = self.prefix_digits()[:company_prefix_length]
         if not _is_ascii_digits(cp) or len(cp) != company_prefix_length:

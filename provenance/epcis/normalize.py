@@ -80,9 +80,8 @@ def normalize_event(event: dict[str, Any], context: object = None) -> Normalized
     """
     if not isinstance(event, Mapping):
         raise TypeError(f"An event is a JSON object, not {type(event).__name__}.")
-    ilmd = event.get("ilmd") if isinstance(event.get("ilmd"), Mapping) else {}
-    lot, expiry = _lot_and_expiry(ilmd, prefixes(context))
-    persistent = event.get("persistentDisposition") if isinstance(event.get("persistentDisposition"), Mapping) else {}
+    lot, expiry = _lot_and_expiry(_mapping(event.get("ilmd")), prefixes(context))
+    persistent = _mapping(event.get("persistentDisposition"))
     return NormalizedEvent(
         event_type=str(event.get("type", "")),
         action=event.get("action"),
@@ -105,6 +104,10 @@ def normalize_event(event: dict[str, Any], context: object = None) -> Normalized
         persistent_disposition_set=[normalize_vocab(v, "disposition") for v in _strings(persistent.get("set"))],
         persistent_disposition_unset=[normalize_vocab(v, "disposition") for v in _strings(persistent.get("unset"))],
     )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def parse_time(value: object, field_name: str) -> datetime:

@@ -15,8 +15,9 @@ parties; see bench/validate.py):
 * jsonschema-rs 0.60 (Rust): 0.008 s, and the same verdict as python-jsonschema's RFC checkers on every
   format case tried.
 So jsonschema-rs is used when installed, compiled once; python-jsonschema (a dependency anyway) is the
-fallback with identical results, only slower. The whole of ``validate_document`` (schema plus the
-checks below) measured about 0.15 s per 1,000 such events with jsonschema-rs.
+fallback with identical results, only slower. The whole of ``validate_document`` (schema plus the checks
+below, identifier caches cold) measured 0.22 s per 1,000 such events (10,000 EPCs) with jsonschema-rs,
+3.2 s with the fallback; most of the 0.22 s is parsing and check-digit checking of the 10,000 EPCs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ _OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 _LOT = re.compile(r"""[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}""")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MDA = ("urn:epcglobal:cbv:mda:", "urn:epcglobal:cbv:mda#", "https://ref.gs1.org/cbv/")
+# URI schemes of absolute IRIs used as field names; anything else before a colon is a CURIE prefix.
+_IRI_SCHEMES = frozenset({"urn", "http", "https", "tag"})
 # Standard event fields: everything else at the top of an event is an extension and needs a namespace.
 _STANDARD_FIELDS = frozenset({
     "@context", "type", "eventTime", "recordTime", "eventTimeZoneOffset", "eventID", "certificationInfo",
@@ -550,23 +553,29 @@ def _check_quantities(event: Mapping[str, Any], found: _Collector) -> None:
 
 
 def _check_extension_prefixes(event: Mapping[str, Any], found: _Collector, context: object) -> None:
-    """Extension fields are CURIEs whose prefix the document declares; an undeclared one cannot be expanded."""
+    """Extension fields are CURIEs whose prefix the document declares; an undeclared one cannot be expanded.
+
+    Checked at the top of the event and in ILMD, where partners put their own fields. Keys that are absolute
+    IRIs (urn:..., https://...) need no prefix.
+    """
     if context is None:
         return
     namespaces = prefixes(context)
-    for key in event:
-        if key in _STANDARD_FIELDS:
-            continue
+    ilmd = event.get("ilmd")
+    keys = [((key,), key) for key in event if key not in _STANDARD_FIELDS]
+    if isinstance(ilmd, Mapping):
+        keys += [(("ilmd", key), key) for key in ilmd]
+    for path, key in keys:
         parts = split_curie(key)
-        if parts is not None and parts[0] not in namespaces:
-            found.add(
-                400,
-                "Undeclared namespace prefix",
-                f"The extension field {key!r} uses the prefix "
-                f"{parts[0]!r}, which the document's @context does not declare. Add "
-                f'{{"{parts[0]}": "https://your-namespace.example/"}} to @context.',
-                key,
-            )
+        if parts is None or parts[0] in namespaces or parts[0].lower() in _IRI_SCHEMES:
+            continue
+        found.add(
+            400,
+            "Undeclared namespace prefix",
+            f"The extension field {key!r} uses the prefix {parts[0]!r}, which the document's @context does not "
+            f'declare. Add {{"{parts[0]}": "https://your-namespace.example/"}} to @context.',
+            *path,
+        )
 
 
 # -- schema errors in words ------------------------------------------------------------------------------------

@@ -229,3 +229,18 @@ def test_events_read_back_by_id_with_a_url_encoded_event_hash(alice):
     response = alice.client.get(f"/epcis/events/{quote(event.event_id, safe='')}")
     assert response.status_code == 200
     assert response.json()["epcList"] == alice_serials("H1")
+
+
+def test_an_error_declaration_without_its_own_event_id_gets_one_and_is_recorded(alice):
+    event = f.commissioning(ALICE_GLN, alice_serials("C2"))
+    assert post_doc(alice.client, f.document(event)).status_code == 202
+    correction = dict(event)
+    correction["errorDeclaration"] = {"declarationTime": "2026-11-01T09:00:00.000Z", "reason": "incorrect_data"}
+    response = post_doc(alice.client, f.document(correction))
+    assert response.status_code == 202, response.content
+    retraction = CustodyEvent.objects.get(is_error_declaration=True)
+    original = CustodyEvent.objects.get(is_error_declaration=False)
+    assert retraction.event_id.startswith("urn:uuid:")
+    assert retraction.event_hash == original.event_hash
+    assert post_doc(alice.client, f.document(correction)).status_code == 202  # identical resend
+    assert CustodyEvent.objects.count() == 2

@@ -397,3 +397,14 @@ def test_the_pure_python_schema_engine_finds_the_same_problems(monkeypatch: pyte
     monkeypatch.setattr(validation, "schema", lambda: fallback)
     slow = [sorted((p.field or "", p.status) for p in problems_of(e)) for e in BROKEN_EVENTS]
     assert slow == fast
+
+
+def test_an_ilmd_field_needs_a_declared_namespace_prefix_too() -> None:
+    event = commissioning_event(ilmd={"cbvmda:lotNumber": "L1", "acme:grade": "A"})
+    problem = only(problems_of(event))
+    assert problem.field == "/ilmd/acme:grade"
+
+
+def test_absolute_iris_need_no_prefix() -> None:
+    event = shipping_event(**{"urn:example:epcis:note": "x", "https://ns.example.com/epcis/other": "y"})
+    assert problems_of(event) == []

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("epcis/", include(epcis_urlpatterns)),
     path("api/", include(api_urlpatterns)),
+    path("api/", include("anomaly.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", apis.HealthApi.as_view(), name="healthz"),

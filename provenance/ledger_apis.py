@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import ledger_selectors, selectors
+from . import schema as _schema  # noqa: F401 - registers the OpenAPI description of Bearer API keys
 from .apis import EPC_FORMATS, PROBLEM, render_event
 from .auth import CanQuery, partner_of
 from .epcis.identifiers import IdentifierError

@@ -39,9 +39,10 @@ class DbNodeStore:
 
     def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:
         # Nodes are final once complete; the append-only triggers refuse any overwrite.
-        MerkleNode.objects.bulk_create(
-            [MerkleNode(level=level, index=index, hash=value) for (level, index), value in nodes.items()],
-            batch_size=5000,
+        from .bulk import insert_rows
+
+        insert_rows(
+            MerkleNode, ("level", "index", "hash"), [(level, index, value) for (level, index), value in nodes.items()]
         )
 
 

@@ -29,7 +29,7 @@ from django.db.models import Q
 
 from .ledger import merkle
 from .ledger.checkpoint import CheckpointError, format_timestamp, verify_checkpoint
-from .ledger.entry import EntryError, encode_entry
+from .ledger.entry import EntryError, encode_entry, event_sha256
 from .models import Checkpoint, CustodyEvent, LedgerHead, MerkleNode, Organization, SigningKey
 
 CHUNK = 10_000
@@ -83,6 +83,7 @@ class _Row:
     event_hash: str
     body_sha256: str
     submitter_id: int
+    body: object = None
 
     def entry(self, glns: dict[int, str], seq: int | None = None) -> bytes:
         return encode_entry(
@@ -120,14 +121,23 @@ class _TreeBuilder:
         return value
 
 
-def _rows(start: int, end: int) -> dict[int, list[_Row]]:
+def _rows(start: int, end: int, *, bodies: bool) -> dict[int, list[_Row]]:
     by_seq: dict[int, list[_Row]] = {}
     columns = ("seq", "record_time", "event_id", "event_hash", "body_sha256", "submitter_id")
+    if bodies:
+        columns += ("body",)
     for values in (
         CustodyEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq", "record_time").values_list(*columns)
     ):
         by_seq.setdefault(values[0], []).append(_Row(*values))
     return by_seq
+
+
+def _body_digest(body: object) -> str | None:
+    try:
+        return event_sha256(body)  # type: ignore[arg-type]
+    except EntryError:
+        return None
 
 
 def _nodes(level: int, start: int, end: int) -> dict[int, bytes]:
@@ -161,8 +171,9 @@ def _checkpoint_dict(cp: Checkpoint) -> dict[str, object]:
 
 
 class _Verifier:
-    def __init__(self, chunk: int) -> None:
+    def __init__(self, chunk: int, bodies: bool) -> None:
         self.chunk = chunk
+        self.bodies = bodies
         self.report = LedgerReport()
         self.glns = dict(Organization.objects.values_list("id", "gln"))
         self.keys = {k.key_id: base64.b64decode(k.public_key) for k in SigningKey.objects.all()}
@@ -198,7 +209,7 @@ class _Verifier:
         gap_start: int | None = None
         for start in range(0, n, self.chunk):
             end = min(start + self.chunk, n)
-            rows = _rows(start, end)
+            rows = _rows(start, end, bodies=self.bodies)
             stored = _nodes(0, start, end)
             self.report.nodes_checked += len(stored)
             for seq in range(start, end):
@@ -231,6 +242,9 @@ class _Verifier:
         self.report.rows_checked += len(candidates)
         leaves = []
         for row in candidates:
+            if self.bodies and _body_digest(row.body) != row.body_sha256:
+                self.add(CHANGED, f"the stored event (body) of {row.event_id} no longer hashes to the "
+                         "received_sha256 in its entry: the event's content was changed", seq)
             try:
                 leaves.append(merkle.leaf_hash(row.entry(self.glns)))
             except EntryError as exc:
@@ -266,6 +280,8 @@ class _Verifier:
     # --- interior nodes ---------------------------------------------------------------------------
 
     def _check_interior_nodes(self, n: int) -> None:
+        # A node above a leaf already found wrong is wrong because of it: only unexplained ones are reported.
+        flagged = sorted(self.mismatches)
         level = 1
         while (n >> level) > 0:
             count = n >> level
@@ -277,14 +293,18 @@ class _Verifier:
                 for index in range(start, end):
                     left, right = children.get(2 * index), children.get(2 * index + 1)
                     value = parents.get(index)
-                    if value is None or left is None or right is None or merkle.node_hash(left, right) != value:
-                        first_leaf = index << level
-                        self.add(NODE_CHANGED, f"stored node (level {level}, index {index}) is missing or not the "
-                                 "hash of its children; proofs through it would fail", first_leaf)
-                        return  # one broken interior node is enough to report; the rest repeats it
+                    if value is not None and left is not None and right is not None:
+                        if merkle.node_hash(left, right) == value:
+                            continue
+                    first_leaf, past_leaf = index << level, (index + 1) << level
+                    if any(first_leaf <= seq < past_leaf for seq in flagged):
+                        continue
+                    self.add(NODE_CHANGED, f"stored node (level {level}, index {index}) is missing or not the "
+                             "hash of its children; proofs through it would fail", first_leaf)
+                    return  # one broken interior node is enough to report; the rest repeats it
             level += 1
         stored_root = self._stored_root(n)
-        if stored_root is not None and stored_root != self.final_root:
+        if stored_root is not None and stored_root != self.final_root and not flagged:
             self.add(NODE_CHANGED, "the root of the stored tree differs from the root of the rows' leaves", None)
 
     def _stored_root(self, n: int) -> bytes | None:
@@ -378,7 +398,7 @@ class _Verifier:
             self.add(CHANGED, f"{hidden} more row(s) after these differ from their stored leaves", None)
 
 
-def ledger_verify(*, chunk: int = CHUNK) -> LedgerReport:
+def ledger_verify(*, chunk: int = CHUNK, bodies: bool = True) -> LedgerReport:
     """Verify the whole ledger in one consistent snapshot (captures may continue meanwhile)."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
@@ -386,4 +406,4 @@ def ledger_verify(*, chunk: int = CHUNK) -> LedgerReport:
             # SET TRANSACTION must be the transaction's first statement, so only when we opened it.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _Verifier(chunk).run()
+        return _Verifier(chunk, bodies).run()

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .bulk import insert_rows
 from .epcis.eventhash import event_hash
 from .epcis.identifiers import IdentifierError, canonical, has_valid_check_digit
 from .epcis.normalize import NormalizedEvent, normalize_event
@@ -275,6 +276,12 @@ class PartyResolver:
     def organization_id_for_gln(self, gln: str) -> int | None:
         if gln in self._by_gln:
             return self._by_gln[gln]
+        # No cache across captures: this decides authorization, and owners of locations change.
+        org_id = self._lookup(gln)
+        self._by_gln[gln] = org_id
+        return org_id
+
+    def _lookup(self, gln: str) -> int | None:
         org_id = (
             Organization.objects.filter(gln=gln).values_list("id", flat=True).first()
             or Location.objects.filter(gln=gln, organization__isnull=False)
@@ -286,7 +293,6 @@ class PartyResolver:
                 if gln.startswith(prefix):
                     org_id = candidate
                     break
-        self._by_gln[gln] = org_id
         return org_id
 
     def organizations_of(self, normalized: NormalizedEvent) -> set[int]:
@@ -527,8 +533,11 @@ def _finish_job(job: CaptureJob, *, problems: list[dict[str, Any]], recorded: li
 
 
 def _lock_head() -> LedgerHead:
-    LedgerHead.objects.get_or_create(id=1)
-    return LedgerHead.objects.select_for_update().get(id=1)
+    try:
+        return LedgerHead.objects.select_for_update().get(id=1)
+    except LedgerHead.DoesNotExist:
+        LedgerHead.objects.bulk_create([LedgerHead(id=1)], ignore_conflicts=True)
+        return LedgerHead.objects.select_for_update().get(id=1)
 
 
 def _append(
@@ -546,67 +555,96 @@ def _append(
     """Append under the sequencer lock: rows, keys, index tables, access, Merkle leaves, head."""
     from .ledger_store import ledger_integrate
 
-    if not CaptureDocument.objects.filter(sha256=document_sha256).exists():
-        CaptureDocument.objects.create(sha256=document_sha256, body=raw, size=len(raw), received_at=now)
+    CaptureDocument.objects.bulk_create(
+        [CaptureDocument(sha256=document_sha256, body=raw, size=len(raw), received_at=now)], ignore_conflicts=True
+    )
     context = document.get("@context") or []
     # Sequence numbers start at 0 and equal the entry's Merkle leaf index (docs/ledger-format.md).
     first = head.tree_size
     rows: list[CustodyEvent] = []
-    keys: list[EventKey] = []
-    epcs: list[EventEPC] = []
-    parties: list[EventParty] = []
-    access: list[EventAccess] = []
+    event_rows: list[tuple[Any, ...]] = []
+    keys: list[tuple[Any, ...]] = []
+    epcs: list[tuple[Any, ...]] = []
+    parties: list[tuple[Any, ...]] = []
+    access: list[tuple[Any, ...]] = []
     api_key_id = str(api_key.pk) if api_key else ""
+    contexts = context if isinstance(context, list) else [context]
     for offset, p in enumerate(prepared):
         seq = first + offset
         n = p.normalized
-        rows.append(
-            CustodyEvent(
-                seq=seq,
-                record_time=now,
-                event_id=p.event_id,
-                event_hash=p.event_hash,
-                event_type=n.event_type,
-                action=n.action or "",
-                event_time=n.event_time,
-                event_time_zone_offset=n.event_time_zone_offset,
-                biz_step=n.biz_step or "",
-                disposition=n.disposition or "",
-                read_point=n.read_point or "",
-                biz_location=n.biz_location or "",
-                is_error_declaration=n.error_declaration is not None,
-                submitter=organization,
-                api_key_id=api_key_id,
-                capture_job_id=job.id,
-                document_sha256=document_sha256,
-                document_index=p.index,
-                body=p.body,
-                body_sha256=p.sha256,
-                context=context if isinstance(context, list) else [context],
-            )
+        event = CustodyEvent(
+            seq=seq,
+            record_time=now,
+            event_id=p.event_id,
+            event_hash=p.event_hash,
+            event_type=n.event_type,
+            action=n.action or "",
+            event_time=n.event_time,
+            event_time_zone_offset=n.event_time_zone_offset,
+            biz_step=n.biz_step or "",
+            disposition=n.disposition or "",
+            read_point=n.read_point or "",
+            biz_location=n.biz_location or "",
+            is_error_declaration=n.error_declaration is not None,
+            submitter=organization,
+            api_key_id=api_key_id,
+            capture_job_id=job.id,
+            document_sha256=document_sha256,
+            document_index=p.index,
+            body=p.body,
+            body_sha256=p.sha256,
+            context=contexts,
         )
-        keys.append(EventKey(key=p.event_id, kind=EventKey.Kind.EVENT_ID, seq=seq))
+        rows.append(event)
+        event_rows.append(tuple(getattr(event, attname) for attname in _EVENT_ATTNAMES))
+        keys.append((p.event_id, EventKey.Kind.EVENT_ID, seq))
         if p.event_hash != p.event_id and n.error_declaration is None:
-            keys.append(EventKey(key=p.event_hash, kind=EventKey.Kind.HASH, seq=seq))
+            keys.append((p.event_hash, EventKey.Kind.HASH, seq))
         for role, value in n.epcs:
-            epcs.append(EventEPC(seq=seq, role=role, epc=value))
+            epcs.append((seq, role, value, None, ""))
         for role, value, quantity, uom in n.quantities:
-            epcs.append(EventEPC(seq=seq, role=role, epc=value, quantity=quantity, uom=uom or ""))
+            epcs.append((seq, role, value, quantity, uom or ""))
         for type_, value in n.sources:
-            parties.append(EventParty(seq=seq, side=EventParty.Side.SOURCE, type=type_, value=value))
+            parties.append((seq, EventParty.Side.SOURCE, type_, value))
         for type_, value in n.destinations:
-            parties.append(EventParty(seq=seq, side=EventParty.Side.DESTINATION, type=type_, value=value))
+            parties.append((seq, EventParty.Side.DESTINATION, type_, value))
         for org_id in p.party_org_ids:
-            access.append(EventAccess(seq=seq, organization_id=org_id))
-    CustodyEvent.objects.bulk_create(rows, batch_size=1000)
-    EventKey.objects.bulk_create(keys, batch_size=2000)
-    EventEPC.objects.bulk_create(epcs, batch_size=2000)
-    EventParty.objects.bulk_create(parties, batch_size=2000)
-    EventAccess.objects.bulk_create(access, batch_size=2000, ignore_conflicts=True)
+            access.append((seq, org_id))
+    insert_rows(CustodyEvent, _EVENT_FIELDS, event_rows)
+    insert_rows(EventKey, ("key", "kind", "seq"), keys)
+    insert_rows(EventEPC, ("seq", "role", "epc", "quantity", "uom"), epcs)
+    insert_rows(EventParty, ("seq", "side", "type", "value"), parties)
+    insert_rows(EventAccess, ("seq", "organization"), access)
     ledger_integrate(rows=rows, submitter_gln=organization.gln)
     head.tree_size = head.tree_size + len(rows)
     head.save(update_fields=["tree_size", "updated_at"])
     return rows
+
+
+_EVENT_FIELDS = (
+    "seq",
+    "record_time",
+    "event_id",
+    "event_hash",
+    "event_type",
+    "action",
+    "event_time",
+    "event_time_zone_offset",
+    "biz_step",
+    "disposition",
+    "read_point",
+    "biz_location",
+    "is_error_declaration",
+    "submitter",
+    "api_key_id",
+    "capture_job_id",
+    "document_sha256",
+    "document_index",
+    "body",
+    "body_sha256",
+    "context",
+)
+_EVENT_ATTNAMES = tuple(CustodyEvent._meta.get_field(name).attname for name in _EVENT_FIELDS)
 
 
 def _after_capture() -> None:

@@ -67,7 +67,7 @@ class Lot:
     phantom: bool = False  # a lot number nobody commissioned (counterfeit)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Shipment:
     seller: int  # loc
     buyer: int  # loc
@@ -98,6 +98,7 @@ class Shipment:
     inflate: int = 0  # lot-level report claims this many more units than shipped (scenario)
     force_recv: bool = False  # the receipt is always reported (scenarios whose fraud is the report itself)
     label_restock: Any = None
+    cache: Any = None  # rendered EPCs and parties, shared by the shipping and receiving events
 
     def units(self) -> int:
         return len(self.pkgs) + len(self.cases) + len(self.pallets)
@@ -120,6 +121,7 @@ class Simulation:
         self.pkg_prod = array("i")
         self.pkg_lot = array("i")
         self.lots: list[Lot] = []
+        self.lot_exp = array("i")  # expiry day per lot, for fast picking
         self.lots_of: dict[int, list[int]] = defaultdict(list)
         self.case_pkgs: dict[int, list[int]] = {}
         self.pallet_cases: dict[int, list[int]] = {}
@@ -151,6 +153,8 @@ class Simulation:
         self.watch_ship: dict[int, Any] = {}  # package -> incident (fakes restocked by a wholesaler)
         self._party_cache: dict[tuple, str] = {}
         self.review: dict[int, set[int]] = {}  # dispenser -> products to review on its next ordering day
+        self.picked: dict[int, set[int]] = {}  # holder -> products picked since its last review
+        self._exp_nonzero: dict[int, list[int]] = {}
         self.backorders: dict[int, list[tuple[int, int]]] = {}  # dispenser -> [(product, day first asked)]
         self._grow_locs()
         self._prepare_demand()
@@ -174,6 +178,9 @@ class Simulation:
         self.mix_r /= self.mix_r.sum()
         self.mix_h /= self.mix_h.sum()
         self.controlled = np.array([p.schedule in ("CII", "CIII") for p in self.products])
+        self.ctrl = self.controlled.tolist()
+        self.mix_r_list = self.mix_r.tolist()
+        self.mix_h_list = self.mix_h.tolist()
         self.disp_locs = [loc for loc in self.locs if loc.role in DISPENSER_ROLES]
         total = sum(loc.rate for loc in self.disp_locs)
         want = self.cfg.target_events / (self.cfg.days * self.cfg.events_per_package)
@@ -325,9 +332,12 @@ class Simulation:
         sg = loc.sgln[dl]
         text = object_event(eid, ts, off, epcs, action, step, disp, sg, sg if biz_location else "", extra or "",
                             ilmd or "", dumps(qty) if qty else "")
-        self.sink.emit(org.idx, t, text, eid, ts, step, dep=dep, label=label, tag=tag, edge=edge,
-                       late_days=self.late_days(org) if late and org.late else 0,
-                       error=error_declaration is not None)
+        late_days = self.late_days(org) if late and org.late else 0
+        if dep < 0 and label is None and tag is None and edge is None and not late_days and error_declaration is None:
+            self.sink.emit_plain(org.idx, t, text, ts, step)
+        else:
+            self.sink.emit(org.idx, t, text, eid, ts, step, dep=dep, label=label, tag=tag, edge=edge,
+                           late_days=late_days, error=error_declaration is not None)
         return eid, text
 
     def emit_aggregation(self, loc: Loc, t: int, parent: str, children: list[str], action: str, step: str,
@@ -339,7 +349,10 @@ class Simulation:
         text = aggregation_event(eid, ts, off, parent, children, action, step, disp, loc.sgln[org.digital_link])
         if late_days is None:
             late_days = self.late_days(org) if org.late else 0
-        self.sink.emit(org.idx, t, text, eid, ts, step, label=label, tag=tag, late_days=late_days)
+        if label is None and tag is None and not late_days:
+            self.sink.emit_plain(org.idx, t, text, ts, step)
+        else:
+            self.sink.emit(org.idx, t, text, eid, ts, step, label=label, tag=tag, late_days=late_days)
         return eid
 
     def shipment_epcs(self, sh: Shipment, dl: bool) -> list[str]:
@@ -385,6 +398,15 @@ class Simulation:
             + '"},{"type":"desadv","bizTransaction":"' + ids.biz_transaction(L[sh.seller].gln, sh.desadv) + '"}]' + frag
         )
 
+    def render(self, sh: Shipment, dl: bool) -> tuple[list[str], str]:
+        c = sh.cache
+        if c is not None and c[0] == dl and c[1] is sh.pkgs and c[2] == len(sh.pkgs) and c[5] == sh.po:
+            return c[3], c[4]
+        epcs = self.shipment_epcs(sh, dl)
+        extra = self.parties(sh, dl)
+        sh.cache = (dl, sh.pkgs, len(sh.pkgs), epcs, extra, sh.po)
+        return epcs, extra
+
     def transfer_key(self, sh: Shipment) -> str:
         return ids.biz_transaction(self.locs[sh.seller].gln, sh.desadv)
 
@@ -413,23 +435,25 @@ class Simulation:
         if not skip:
             dl = submitter.digital_link
             lot_level = sh.lot_level or (submitter.lot_level and to_dispenser and not sh.cases and not sh.pallets)
-            extra = self.parties(sh, dl)
             tag = (sh.tag, self.transfer_key(sh)) if sh.tag else None
-            edge = (sh.seller, sh.buyer, self.package_count(sh))
+            self.sink.add_edge(sh.seller, sh.buyer, self.package_count(sh))
             if lot_level:
                 eid, _ = self.emit_object(seller, sh.t_ship, [], "OBSERVE", "shipping", sh.disposition,
-                                          submitter=submitter, qty=self.shipment_quantities(sh, dl), extra=extra,
-                                          label=sh.label_ship, tag=tag, biz_location=False, edge=edge)
+                                          submitter=submitter, qty=self.shipment_quantities(sh, dl),
+                                          extra=self.parties(sh, dl), label=sh.label_ship, tag=tag, biz_location=False)
             else:
-                eid, _ = self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping",
-                                          sh.disposition, submitter=submitter, extra=extra, label=sh.label_ship,
-                                          tag=tag, biz_location=False, edge=edge)
+                epcs, extra = self.render(sh, dl)
+                eid, _ = self.emit_object(seller, sh.t_ship, epcs, "OBSERVE", "shipping", sh.disposition,
+                                          submitter=submitter, extra=extra, label=sh.label_ship, tag=tag,
+                                          biz_location=False)
             sh.ship_event = eid
         if not sh.no_receive:
             self.agenda[sh.arrive_day].append(("receive", sh))
         return eid
 
     def package_count(self, sh: Shipment) -> int:
+        if not sh.cases and not sh.pallets:
+            return len(sh.pkgs)
         n = len(sh.pkgs) + sum(len(self.case_pkgs.get(c, ())) for c in sh.cases)
         n += sum(len(self.case_pkgs.get(c, ())) for pl in sh.pallets for c in self.pallet_cases.get(pl, ()))
         return n
@@ -459,9 +483,9 @@ class Simulation:
             hook(self, sh)
         # labelled receipts obey the receiver's reporting habits too, or their presence would give them away
         if sh.force_recv or not self.missing(submitter, "receiving"):
-            dl = submitter.digital_link
-            self.emit_object(buyer, t, self.shipment_epcs(sh, dl), "OBSERVE", "receiving", disp, submitter=submitter,
-                             extra=self.parties(sh, dl), label=sh.label_recv,
+            epcs, extra = self.render(sh, submitter.digital_link)
+            self.emit_object(buyer, t, epcs, "OBSERVE", "receiving", disp, submitter=submitter,
+                             extra=extra, label=sh.label_recv,
                              tag=(recv_tag, self.transfer_key(sh)) if recv_tag else None,
                              dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter)
         oo = self.on_order[buyer.idx]
@@ -495,8 +519,13 @@ class Simulation:
             # saleable return: verified (VRS) and put away again after a day or two
             self.agenda[day + self.rng.randint(1, 3)].append(("restock", buyer.idx, list(sh.pkgs), sh))
             return
+        pp = self.pkg_prod
         for p in sh.pkgs:
-            self._stock(stock, p).loose.append(p)
+            prod = pp[p]
+            st = stock.get(prod)
+            if st is None:
+                st = stock[prod] = Stock()
+            st.loose.append(p)
 
     def _stock(self, stock: dict[int, Stock], pid: int) -> Stock:
         prod = self.pkg_prod[pid]
@@ -609,6 +638,8 @@ class Simulation:
         watch_loc = self.watch_dispense_loc
         pool = self.dispensed_pool
         backorders = self.backorders
+        emit_plain = sink.emit_plain
+        noise_random = self.noise_rng.random
         for loc, n in zip(locs, counts.tolist(), strict=True):
             if loc.role == "hospital":
                 prods = prods_h[ih : ih + n]
@@ -640,6 +671,7 @@ class Simulation:
             base_utc = day * DAY_MS - off * 60_000
             rp = loc.sgln[dl]
             org_idx = org.idx
+            loc_idx = loc.idx
             touched = []
             for i, prod in enumerate(prods):
                 s = stock.get(prod)
@@ -654,11 +686,11 @@ class Simulation:
                 pid = s.loose.popleft()
                 touched.append(prod)
                 label = None
-                if watch_pid and (loc.idx, pid) in watch_pid:
-                    label = watch_pid.pop((loc.idx, pid))
-                elif watch_loc and loc.idx in watch_loc:
-                    label = watch_loc[loc.idx](self, loc, pid, day)
-                if miss and self.noise_rng.random() < miss:
+                if watch_pid and (loc_idx, pid) in watch_pid:
+                    label = watch_pid.pop((loc_idx, pid))
+                elif watch_loc and loc_idx in watch_loc:
+                    label = watch_loc[loc_idx](self, loc, pid, day)
+                if miss and noise_random() < miss:
                     continue
                 ms = int((9.0 + 11.0 * rng.random()) * HOUR_MS)
                 eid = ids_next()
@@ -666,9 +698,12 @@ class Simulation:
                 text = ('{"type":"ObjectEvent","eventID":"' + eid + '","eventTime":"' + ts + '","eventTimeZoneOffset":"'
                         + offs + '","epcList":["' + epc(pid, dl) + '"],"action":"OBSERVE","bizStep":"dispensing",'
                         '"disposition":"dispensed","readPoint":{"id":"' + rp + '"}}')
-                sink.emit(org_idx, base_utc + ms, text, eid, ts, "dispensing", label=label,
-                          late_days=self.late_days(org) if org.late else 0)
-                pool[self.pkg_prod[pid]].append((pid, loc.idx, day))
+                late = self.late_days(org) if org.late else 0
+                if label is None and not late:
+                    emit_plain(org_idx, base_utc + ms, text, ts, "dispensing")
+                else:
+                    sink.emit(org_idx, base_utc + ms, text, eid, ts, "dispensing", label=label, late_days=late)
+                pool[prod].append((pid, loc_idx, day))
             pending = self.review.get(loc.idx)
             if pending is None:
                 pending = self.review[loc.idx] = set()
@@ -681,13 +716,13 @@ class Simulation:
         """On an ordering day: order up to cover the days until the next delivery, plus safety stock."""
         stock = self.stock[loc.idx]
         oo = self.on_order[loc.idx]
-        mix = self.mix_h if loc.role == "hospital" else self.mix_r
+        mix = self.mix_h_list if loc.role == "hospital" else self.mix_r_list
         wd = self._weekday[day]
         gap = min((d - wd) % 7 or 7 for d in loc.order_days)
         boost = self.demand_boost.get(loc.idx)
         for prod in touched:
             r = loc.rate * mix[prod]
-            if boost is not None and boost[1] <= day < boost[2] and self.controlled[prod]:
+            if boost is not None and boost[1] <= day < boost[2] and self.ctrl[prod]:
                 r += loc.rate * boost[0] * 0.5 / max(1, int(self.controlled.sum()))
             s_low = max(1, math.ceil(r * (gap + 2)))
             s_high = max(s_low + 1, math.ceil(r * (gap + 7)))
@@ -705,10 +740,10 @@ class Simulation:
                 supplier = p.supply_loc
             else:
                 ov = self.route_override.get(buyer)
-                if ov is not None and self.controlled[prod]:
+                if ov is not None and self.ctrl[prod]:
                     suppliers, label = ov
                     supplier = suppliers[self.rng.randrange(len(suppliers))]
-                elif loc.controlled_supplier >= 0 and self.controlled[prod]:
+                elif loc.controlled_supplier >= 0 and self.ctrl[prod]:
                     supplier = loc.controlled_supplier
                 elif loc.secondary >= 0 and self.rng.random() < 0.12:
                     supplier = loc.secondary
@@ -737,19 +772,23 @@ class Simulation:
 
     def _take_units(self, loc: Loc, prod: int, qty: int, day: int, t_pick: int, whole_cases: bool) -> tuple[list[int], list[int]]:
         """Pick qty units: (packages, sealed cases). Opens cases as needed; skips short-dated stock."""
+        picked = self.picked.get(loc.idx)
+        if picked is None:
+            picked = self.picked[loc.idx] = set()
+        picked.add(prod)
         stock = self.stock[loc.idx]
         s = stock.get(prod)
         pkgs: list[int] = []
         cases: list[int] = []
         if s is None:
             return pkgs, cases
-        lots = self.lots
+        lot_exp = self.lot_exp
         lot_of = self.pkg_lot
         limit = day + 10
         if whole_cases:
             while qty > 0 and s.cases:
                 c = s.cases.popleft()
-                if lots[lot_of[self.case_pkgs[c][0]]].expiry_day <= limit + 30:
+                if lot_exp[lot_of[self.case_pkgs[c][0]]] <= limit + 30:
                     self._quarantine(loc, c, case=True)
                     continue
                 cases.append(c)
@@ -764,7 +803,7 @@ class Simulation:
                 s.loose.extend(self.case_pkgs.pop(c))
                 continue
             p = s.loose.popleft()
-            if lots[lot_of[p]].expiry_day <= limit:
+            if lot_exp[lot_of[p]] <= limit:
                 self._quarantine(loc, p, case=False)
                 continue
             pkgs.append(p)
@@ -776,12 +815,14 @@ class Simulation:
 
     def _fulfil_distributor(self, loc: Loc, orders: list, day: int) -> None:
         by_buyer: dict[tuple[int, bool, Any], list[tuple[int, int, Any]]] = {}
+        ctrl = self.ctrl
         for buyer, prod, qty, meta in orders:
             # controlled substances travel in their own tote with their own paperwork (CSOS / Form 222)
-            key = (buyer, bool(self.controlled[prod]), meta[0])
+            key = (buyer, ctrl[prod], meta[0])
             by_buyer.setdefault(key, []).append((prod, qty, meta))
         org = self.orgs[loc.org]
         t_pick = self.t_at(loc, day, 14.0, 16.5)
+        case_pkgs = self.case_pkgs
         for (buyer, _ctrl, label), items in by_buyer.items():
             bloc = self.locs[buyer]
             holder = bloc.role not in DISPENSER_ROLES
@@ -792,7 +833,7 @@ class Simulation:
                 pk, cs = self._take_units(loc, prod, qty, day, t_pick, whole_cases=holder)
                 sh.pkgs.extend(pk)
                 sh.cases.extend(cs)
-                got = len(pk) + sum(len(self.case_pkgs[c]) for c in cs)
+                got = len(pk) + (sum(len(case_pkgs[c]) for c in cs) if cs else 0)
                 sh.qty[prod] = sh.qty.get(prod, 0) + qty
                 if got < qty:
                     unfilled[prod] = qty - got
@@ -944,11 +985,15 @@ class Simulation:
             exp = nxt - dt.timedelta(days=1)
         exp_day = (exp - self.cfg.start).days
         lot = Lot(len(self.lots), prod, number or self.lot_number(org, day), exp_day, exp.isoformat(), day, short=short)
-        self.lots.append(lot)
+        self.add_lot(lot)
         self.lots_of[prod].append(lot.idx)
         if lot.expiry_day < self.cfg.days + 60:
             self.short_lots.append(lot.idx)
         return lot
+
+    def add_lot(self, lot: Lot) -> None:
+        self.lots.append(lot)
+        self.lot_exp.append(lot.expiry_day)
 
     def produce(self, loc: Loc, prod: int, min_cases: int, day: int) -> None:
         p = self.products[prod]
@@ -1029,7 +1074,18 @@ class Simulation:
                 continue
             stock = self.stock[loc.idx]
             oo = self.on_order[loc.idx]
-            for prod in np.nonzero(exp)[0].tolist():
+            if day % 7 == loc.idx % 7 or day < 3:
+                prods = self._exp_nonzero.get(loc.idx)
+                if prods is None:
+                    prods = self._exp_nonzero[loc.idx] = np.nonzero(exp)[0].tolist()
+            else:
+                touched = self.picked.pop(loc.idx, None)
+                if not touched:
+                    continue
+                prods = sorted(touched)
+            for prod in prods:
+                if not exp[prod]:
+                    continue
                 p = self.products[prod]
                 if loc.role == "repack" and p.repack_of >= 0:
                     continue

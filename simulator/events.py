@@ -83,15 +83,28 @@ class Clock:
 class EventIds:
     """Deterministic RFC 4122 version-4 UUID URNs from a dedicated random stream."""
 
+    BATCH = 4096
+
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(f"event-ids/{seed}")
+        self._pool: list[str] = []
+
+    def _refill(self) -> None:
+        h = self._rng.randbytes(16 * self.BATCH).hex()
+        variant = "89ab"
+        pool = []
+        for i in range(0, 32 * self.BATCH, 32):
+            pool.append(
+                "urn:uuid:" + h[i : i + 8] + "-" + h[i + 8 : i + 12] + "-4" + h[i + 13 : i + 16] + "-"
+                + variant[int(h[i + 16], 16) & 3] + h[i + 17 : i + 20] + "-" + h[i + 20 : i + 32]
+            )
+        pool.reverse()
+        self._pool = pool
 
     def next(self) -> str:
-        r = self._rng.getrandbits(128)
-        r = (r & ~(0xF000 << 64)) | (0x4000 << 64)
-        r = (r & ~(0xC000 << 48)) | (0x8000 << 48)
-        h = f"{r:032x}"
-        return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if not self._pool:
+            self._refill()
+        return self._pool.pop()
 
 
 def party_lists(

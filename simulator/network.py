@@ -12,6 +12,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from simulator import ids
 from simulator.geo import DIVISIONS, Geography, haversine_km, state_offset
 from simulator.names import NameMaker
@@ -293,8 +295,11 @@ class Network:
 
 def _weighted_sample(rng: random.Random, items: list[int], weights: list[float], k: int) -> list[int]:
     """k distinct items, probability proportional to weight (Efraimidis-Spirakis keys)."""
-    keyed = sorted(((rng.random() ** (1.0 / w) if w > 0 else 0.0), i) for i, w in zip(items, weights, strict=True))
-    return [i for _, i in keyed[::-1][:k]]
+    gen = np.random.default_rng(rng.getrandbits(64))
+    w = np.asarray(weights, dtype=float)
+    keys = np.where(w > 0, gen.random(len(items)) ** (1.0 / np.maximum(w, 1e-300)), 0.0)
+    order = np.lexsort((np.asarray(items), -keys))[:k]
+    return [items[i] for i in order.tolist()]
 
 
 def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
@@ -429,8 +434,9 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
         home = geo.pharmacies[rng.choice(region_pharm)]
         radius = 10_000.0 if c < 2 or not spec.divisions else 250.0
         cand = [i for i in region_pharm if i not in taken]
-        weights = [1.0 / (1.0 + (haversine_km(geo.pharmacies[i][1], geo.pharmacies[i][2], home[1], home[2]) / radius) ** 2)
-                   for i in cand]
+        km = _haversine_np(np.array([geo.pharmacies[i][1] for i in cand]), np.array([geo.pharmacies[i][2] for i in cand]),
+                           home[1], home[2])
+        weights = (1.0 / (1.0 + (km / radius) ** 2)).tolist()
         stores = sorted(_weighted_sample(rng, cand, weights, n_chain_stores[c]))
         taken.update(stores)
         for n, i in enumerate(stores, start=1):
@@ -467,6 +473,12 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
     _build_products(net, rng, mfr_orgs, tpl_locs)
     _assign_behaviour(net, rng)
     return net
+
+
+def _haversine_np(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    p1, p2 = np.radians(lat), math.radians(lat0)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin(np.radians(lon0 - lon) / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
 def _choice_weighted(rng: random.Random, weights: list[float]) -> int:

@@ -41,8 +41,7 @@ class Sink:
         self.labels_written = 0
         self.tags_written = 0
         self.documents: list[tuple[str, str, int, int, str]] = []  # file, gln, events, day, first eventTime
-        self.by_step: Counter[str] = Counter()
-        self.by_kind_step: Counter[tuple[str, str]] = Counter()
+        self.by_org_step: dict[tuple[int, str], int] = {}
         self.edges: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])  # (from, to loc) -> [shipments, packages]
         self.scenario_events: Counter[str] = Counter()
         self.scenario_camo: Counter[str] = Counter()
@@ -68,8 +67,9 @@ class Sink:
         if dep >= 0 and dep != org and self.buf.get(dep):
             self.flush(dep)
         self.seq += 1
-        self.by_step[step] += 1
-        self.by_kind_step[(self.orgs[org].kind, step)] += 1
+        key = (org, step)
+        counts = self.by_org_step
+        counts[key] = counts.get(key, 0) + 1
         if error:
             self.error_declarations += 1
         if edge is not None:
@@ -91,6 +91,24 @@ class Sink:
         if buf is None:
             buf = self.buf[org] = []
         buf.append(entry)
+        if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
+            self.flush(org)
+
+    def add_edge(self, src: int, dst: int, packages: int) -> None:
+        e = self.edges[(src, dst)]
+        e[0] += 1
+        e[1] += packages
+
+    def emit_plain(self, org: int, t: int, text: str, etime: str, step: str) -> None:
+        """emit() for the common case: no dependency, label, tag, edge or delay."""
+        self.seq += 1
+        key = (org, step)
+        counts = self.by_org_step
+        counts[key] = counts.get(key, 0) + 1
+        buf = self.buf.get(org)
+        if buf is None:
+            buf = self.buf[org] = []
+        buf.append((t, self.seq, text, etime))
         if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
             self.flush(org)
 
@@ -117,6 +135,20 @@ class Sink:
         if self._labels:
             self._labels.close()
             self._tags.close()
+
+    @property
+    def by_step(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for (_org, step), n in self.by_org_step.items():
+            out[step] += n
+        return out
+
+    @property
+    def by_kind_step(self) -> Counter[tuple[str, str]]:
+        out: Counter[tuple[str, str]] = Counter()
+        for (org, step), n in self.by_org_step.items():
+            out[(self.orgs[org].kind, step)] += n
+        return out
 
     # --- output ---
 

@@ -282,7 +282,7 @@ class ScenarioBook:
         expiry_day = day + rng.randint(300, 700)
         exp = sim.cfg.start + dt.timedelta(days=expiry_day)
         lot = Lot(len(sim.lots), prod, number, expiry_day, exp.isoformat(), day, phantom=True)
-        sim.lots.append(lot)
+        sim.add_lot(lot)
         return lot.idx
 
     def fakes(self, sim: Simulation, prod: int, n: int, lot_idx: int) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
@@ -59,9 +59,9 @@ class LotAdmin(admin.ModelAdmin):
 
 @admin.register(PartnerApiKey)
 class PartnerApiKeyAdmin(APIKeyModelAdmin):
-    list_display = (*APIKeyModelAdmin.list_display, "organization", "can_capture", "can_query")
-    list_filter = (*APIKeyModelAdmin.list_filter, "can_capture", "can_query")
-    search_fields = (*APIKeyModelAdmin.search_fields, "organization__name", "organization__gln")
+    list_display: Any = (*APIKeyModelAdmin.list_display, "organization", "can_capture", "can_query")
+    list_filter: ClassVar[Any] = (*APIKeyModelAdmin.list_filter, "can_capture", "can_query")
+    search_fields: ClassVar[Any] = (*APIKeyModelAdmin.search_fields, "organization__name", "organization__gln")
     autocomplete_fields = ("organization",)
     actions = ["revoke_keys"]
 

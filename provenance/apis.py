@@ -224,7 +224,7 @@ class CaptureApi(APIView):
         jobs = CaptureJob.objects.filter(organization=partner.organization).order_by("-created_at")[:100]
         return Response([job_json(j) for j in jobs])
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         response = Response(status=204)
         response["Allow"] = "GET, POST, OPTIONS"
         for key, value in _epcis_headers().items():
@@ -360,7 +360,7 @@ class EventsApi(APIView):
             raw=raw,
         )
         recorded = CustodyEvent.objects.filter(capture_job_id=job.id).order_by("seq").first()
-        if recorded is None:  # an identical resend of an event recorded by another job
+        if recorded is None and job.first_seq is not None:  # an identical resend recorded by another job
             recorded = CustodyEvent.objects.filter(seq=job.first_seq).first()
         assert recorded is not None
         response = Response(render_event(recorded, "No_Preference"), status=201)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
@@ -50,7 +50,7 @@ class BearerApiKeyAuthentication(authentication.BaseAuthentication):
         if not key or " " in key:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <API key>'.")
         try:
-            api_key = PartnerApiKey.objects.get_from_key(key)
+            api_key = cast(PartnerApiKey, PartnerApiKey.objects.get_from_key(key))
         except PartnerApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("This API key is not known.") from None
         if api_key.revoked:

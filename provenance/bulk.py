@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -17,9 +17,10 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     if not rows:
         return
     meta = model._meta
+    columns_of = {name: cast(models.Field, meta.get_field(name)) for name in fields}
     if connection.vendor == "postgresql":
         json_positions = [i for i, name in enumerate(fields) if isinstance(meta.get_field(name), models.JSONField)]
-        columns = ", ".join(f'"{meta.get_field(name).column}"' for name in fields)
+        columns = ", ".join(f'"{columns_of[name].column}"' for name in fields)
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
             with raw.copy(f'COPY "{meta.db_table}" ({columns}) FROM STDIN') as copy:
@@ -30,7 +31,7 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
                             row[i] = json.dumps(row[i], ensure_ascii=False, separators=(",", ":"))
                     copy.write_row(row)
         return
-    attnames = [meta.get_field(name).attname for name in fields]
+    attnames = [columns_of[name].attname for name in fields]
     model._default_manager.bulk_create(  # type: ignore[attr-defined]
         [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=2000
     )

@@ -217,9 +217,9 @@ def _commission(ctx: _Ctx, n: NormalizedEvent, seq: int) -> None:
             package.lot = _lot(ctx, gtin, n.lot_number, expiry=expiry, seq=seq)
     for role, epc_class, _qty, _uom in n.quantities:
         if role in ("class", "output_class") and "/10/" in epc_class and n.action in ("ADD", None, ""):
-            gtin, lot_number = gtin_of(epc_class), lot_of(epc_class)
-            if gtin and lot_number:
-                _lot(ctx, gtin, lot_number, expiry=expiry if lot_number == n.lot_number else None, seq=seq)
+            class_gtin, lot_number = gtin_of(epc_class), lot_of(epc_class)
+            if class_gtin and lot_number:
+                _lot(ctx, class_gtin, lot_number, expiry=expiry if lot_number == n.lot_number else None, seq=seq)
 
 
 def _aggregate(ctx: _Ctx, n: NormalizedEvent, seq: int) -> None:
@@ -264,7 +264,7 @@ def _lot_quantities(ctx: _Ctx, n: NormalizedEvent, seq: int) -> dict[tuple[str, 
     for sgtin in _contents(ctx, [epc for role, epc in n.epcs if role in ("epc", "parent", "child")]):
         package = ctx.packages.get(sgtin)
         gtin = gtin_of(sgtin) or ""
-        lot_number = package.lot.lot_number if package is not None and package.lot_id else ""
+        lot_number = package.lot.lot_number if package is not None and package.lot is not None else ""
         totals[(gtin, lot_number)] += 1
     for role, epc_class, quantity, _uom in n.quantities:
         if role in ("class", "child_class"):

@@ -117,9 +117,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         response = Response(exc.problem, status=exc.status_code)
         response.content_type = PROBLEM_CONTENT_TYPE
         return response
-    response = exception_handler(exc, context)
-    if response is None:
+    handled = exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     code = response.status_code
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)

@@ -119,10 +119,10 @@ def events_filter(*, params: Mapping[str, str], queryset: QuerySet[CustodyEvent]
         elif name.startswith(("EQ_source_", "EQ_destination_")):
             side = EventParty.Side.SOURCE if name.startswith("EQ_source_") else EventParty.Side.DESTINATION
             type_ = normalize_vocab(name.split("_", 2)[2], "sourceDestType")
-            seqs = EventParty.objects.filter(
+            party_seqs = EventParty.objects.filter(
                 side=side, type=type_, value__in=[_canonical_or_problem(v, name) for v in values]
             ).values("seq")
-            qs = qs.filter(seq__in=seqs)
+            qs = qs.filter(seq__in=party_seqs)
         elif name == "EXISTS_errorDeclaration":
             qs = qs.filter(is_error_declaration=True)
         else:

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from .bulk import insert_rows
@@ -121,14 +122,14 @@ def api_key_issue(
     """Issue a key; the plain key is returned once and only its hash is stored."""
     if expires_at is None:
         expires_at = timezone.now() + timedelta(days=365)
-    api_key, key = PartnerApiKey.objects.create_key(
+    created, key = PartnerApiKey.objects.create_key(
         name=name,
         organization=organization,
         can_capture=can_capture,
         can_query=can_query,
         expiry_date=expires_at,
     )
-    return api_key, key
+    return cast(PartnerApiKey, created), key
 
 
 @transaction.atomic
@@ -644,7 +645,7 @@ _EVENT_FIELDS = (
     "body_sha256",
     "context",
 )
-_EVENT_ATTNAMES = tuple(CustodyEvent._meta.get_field(name).attname for name in _EVENT_FIELDS)
+_EVENT_ATTNAMES = tuple(cast(Field, CustodyEvent._meta.get_field(name)).attname for name in _EVENT_FIELDS)
 
 
 def _after_capture() -> None:

@@ -109,8 +109,9 @@ class Incident:
         return (self.scenario, self.id, role, transfer_key, self.start_t, self.camouflaged, self.subtlety)
 
     def scaled(self, blatant: float, subtle: float) -> float:
-        """A quantity that moves from its blatant to its subtle value as subtlety grows."""
-        return blatant + (subtle - blatant) * self.subtlety
+        """A quantity that moves from its blatant to its subtle value as subtlety grows (camouflage: near subtle)."""
+        s = max(self.subtlety, 0.85) if self.camouflaged else self.subtlety
+        return blatant + (subtle - blatant) * s
 
 
 class ScenarioBook:
@@ -200,7 +201,7 @@ class ScenarioBook:
     # ------------------------------------------------------------------ helpers
 
     def active_dispensers(self, sim: Simulation, day: int, roles: tuple[str, ...] = ("pharmacy",)) -> list[Any]:
-        return [loc for loc in sim.disp_locs if loc.role in roles and loc.first_day <= day - 7
+        return [loc for loc in sim.disp_locs if loc.role in roles and (loc.first_day == 0 or loc.first_day <= day - 7)
                 and not sim.orgs[loc.org].scenario_actor]
 
     def pick_victim(self, sim: Simulation, day: int, near: int = -1, far: bool = False,
@@ -873,16 +874,8 @@ def start_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
 
     sim.route_override[p.idx] = (suppliers, label)
 
-    def dispense_label(s: Simulation, loc: Any, pid: int, d: int) -> tuple | None:
-        if day <= d < day + length and s.controlled[s.pkg_prod[pid]]:
-            return inc.label("dispense")
-        return None
-
-    sim.watch_dispense_loc[p.idx] = dispense_label
-
     def stop(s: Simulation, d: int) -> None:
         s.route_override.pop(p.idx, None)
-        s.watch_dispense_loc.pop(p.idx, None)
 
     sim.agenda[day + length].append(("call", stop))
     inc.data["factor"] = round(factor, 2)

@@ -562,7 +562,7 @@ def _check_extension_prefixes(event: Mapping[str, Any], found: _Collector, conte
         return
     namespaces = prefixes(context)
     ilmd = event.get("ilmd")
-    keys = [((key,), key) for key in event if key not in _STANDARD_FIELDS]
+    keys: list[tuple[tuple[str, ...], str]] = [((key,), key) for key in event if key not in _STANDARD_FIELDS]
     if isinstance(ilmd, Mapping):
         keys += [(("ilmd", key), key) for key in ilmd]
     for path, key in keys:

@@ -97,3 +97,8 @@ def test_the_admin_lists_partners_and_can_revoke_keys(admin_client, alice):
     admin_client.post("/admin/provenance/partnerapikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked
+
+
+def test_the_openapi_schema_is_valid_and_free_of_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert (tmp_path / "schema.yaml").stat().st_size > 1000

@@ -1,5 +1,11 @@
 """/api/... routes of the anomaly app (flags, models)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import apis
+
+urlpatterns = [
+    path("flags", apis.FlagListApi.as_view(), name="flag-list"),
+    path("flags/<int:flag_id>", apis.FlagDetailApi.as_view(), name="flag-detail"),
+    path("models", apis.ModelVersionListApi.as_view(), name="model-list"),
+]

@@ -108,3 +108,6 @@ class TransferAdmin(ReadOnlyAdmin):
     list_display = ("gtin", "lot_number", "quantity", "from_party", "to_party", "ship_time", "status")
     list_filter = ("status",)
     search_fields = ("gtin", "lot_number")
+
+
+from . import audit_admin  # noqa: E402,F401 - reasons, audit trail and CSV export on the admins above (docs/audit.md)

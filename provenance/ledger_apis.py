@@ -6,11 +6,12 @@ event. Inclusion proofs and traces follow event visibility (selectors.events_vis
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -19,25 +20,19 @@ from rest_framework.views import APIView
 
 from . import ledger_selectors, selectors
 from . import schema as _schema  # noqa: F401 - registers the OpenAPI description of Bearer API keys
-from .apis import EPC_FORMATS, PROBLEM, render_event
-from .auth import CanQuery, partner_of
+from .apis import EPC_FORMATS, PROBLEM, _epc_format, _organization, render_event  # shared with /epcis
+from .auth import CanQuery
 from .epcis.identifiers import IdentifierError
 from .ledger.checkpoint import format_timestamp
-from .ledger_services import checkpoint_issue
-from .models import CustodyEvent, Organization
+from .ledger_services import LedgerIntegrityError, checkpoint_issue
+from .models import CustodyEvent
 from .problems import ProblemError
+
+logger = logging.getLogger(__name__)
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 # A trace is one response: beyond this, query /epcis/events and fetch proofs per event.
 TRACE_MAX_EVENTS = 5000
-
-
-def _organization(request: Request) -> Organization | None:
-    """Whose visibility applies: a partner's organization, or None for operators and compliance staff."""
-    partner = partner_of(request)
-    if partner is None or partner.is_operator:
-        return None
-    return partner.organization
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -77,7 +72,7 @@ class ConsistencyProofSerializer(serializers.Serializer):
 
 
 class TraceSerializer(serializers.Serializer):
-    epcisDocument = serializers.JSONField(help_text="EPCISDocument with every event of the chain visible to you")  # noqa: N815
+    epcisDocument = serializers.JSONField(help_text="EPCISDocument with every event of the chain visible to you")
     bundle = serializers.JSONField(help_text="provenance-bundle/v1 proving each event against the latest checkpoint")
 
 
@@ -90,8 +85,11 @@ class LatestCheckpointApi(APIView):
     def get(self, request: Request) -> Response:
         latest = ledger_selectors.checkpoint_latest()
         if latest is None:
-            raise ProblemError(status_code=404, title="No checkpoint yet",
-                               detail="The ledger has not signed a checkpoint yet; one is issued once it has entries.")
+            raise ProblemError(
+                status_code=404,
+                title="No checkpoint yet",
+                detail="The ledger has not signed a checkpoint yet; one is issued once it has entries.",
+            )
         return Response(CheckpointSerializer(latest).data)
 
 
@@ -151,13 +149,21 @@ class InclusionProofApi(APIView):
     def get(self, request: Request) -> Response:
         event_id = request.query_params.get("event_id", "")
         if not event_id:
-            raise ProblemError(status_code=400, title="Invalid query parameter", extra={"parameter": "event_id"},
-                               detail="The query parameter event_id (the EPCIS eventID) is required.")
+            raise ProblemError(
+                status_code=400,
+                title="Invalid query parameter",
+                extra={"parameter": "event_id"},
+                detail="The query parameter event_id (the EPCIS eventID) is required.",
+            )
         tree_size = ledger_selectors.int_parameter(request.query_params, "tree_size")
         event = selectors.event_by_id(event_id=event_id, organization=_organization(request))
         if event is None:
-            raise ProblemError(status_code=404, title="No such event", type_="epcisException:NoSuchResourceException",
-                               detail=f"No event {event_id!r} that your organization may read.")
+            raise ProblemError(
+                status_code=404,
+                title="No such event",
+                type_="epcisException:NoSuchResourceException",
+                detail=f"No event {event_id!r} that your organization may read.",
+            )
         event = CustodyEvent.objects.select_related("submitter").get(pk=event.pk)
         return Response(ledger_selectors.event_inclusion(event=event, tree_size=tree_size))
 
@@ -175,16 +181,9 @@ class ConsistencyProofApi(APIView):
     def get(self, request: Request) -> Response:
         first = ledger_selectors.int_parameter(request.query_params, "first", required=True)
         second = ledger_selectors.int_parameter(request.query_params, "second", required=True)
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         return Response(ledger_selectors.ledger_consistency(first=first, second=second))
-
-
-def _epc_format(request: Request) -> str:
-    value = request.headers.get("GS1-EPC-Format", "No_Preference")
-    if value not in EPC_FORMATS:
-        raise ProblemError(status_code=400, title="Invalid GS1-EPC-Format",
-                           detail=f"GS1-EPC-Format must be one of {', '.join(EPC_FORMATS)}; got {value!r}.")
-    return value
 
 
 def _document(events: list[CustodyEvent], epc_format: str) -> dict[str, Any]:
@@ -210,8 +209,9 @@ def _trace(request: Request, chain: Any, what: str) -> Response:
         visible.filter(seq__in=chain.values("seq")).select_related("submitter").order_by("seq")[: TRACE_MAX_EVENTS + 1]
     )
     if not rows:
-        raise ProblemError(status_code=404, title="No custody events",
-                           detail=f"No event about {what} that your organization may read.")
+        raise ProblemError(
+            status_code=404, title="No custody events", detail=f"No event about {what} that your organization may read."
+        )
     if len(rows) > TRACE_MAX_EVENTS:
         raise ProblemError(
             status_code=400,
@@ -221,27 +221,43 @@ def _trace(request: Request, chain: Any, what: str) -> Response:
         )
     checkpoint = ledger_selectors.checkpoint_latest()
     if checkpoint is None or checkpoint.tree_size <= rows[-1].seq:
-        checkpoint_issue()  # the latest does not cover these events yet; a concurrent issuer may have won
+        try:
+            checkpoint_issue()  # the latest does not cover these events yet; a concurrent issuer may have won
+        except LedgerIntegrityError:
+            logger.exception("refused to sign a checkpoint for a trace")
+            raise ProblemError(
+                status_code=503,
+                title="Ledger unavailable for proofs",
+                detail="The ledger failed its integrity check, so no new checkpoint can be signed; the operator "
+                "has been alerted. Earlier checkpoints and their proofs remain available.",
+            ) from None
         checkpoint = ledger_selectors.checkpoint_latest()
-    assert checkpoint is not None and checkpoint.tree_size > rows[-1].seq
+    assert checkpoint is not None
+    assert checkpoint.tree_size > rows[-1].seq
     since = None
     if since_size is not None:
         since = ledger_selectors.checkpoint_of_size(since_size)
         if since is None or since_size > checkpoint.tree_size:
-            raise ProblemError(status_code=404, title="No such checkpoint", extra={"parameter": "since"},
-                               detail=f"No checkpoint of tree size {since_size} at or before the latest "
-                               f"({checkpoint.tree_size}); see /api/ledger/checkpoints.")
-    return Response({
-        "epcisDocument": _document(rows, epc_format),
-        "bundle": ledger_selectors.trace_bundle(events=rows, checkpoint=checkpoint, since=since),
-    })
+            raise ProblemError(
+                status_code=404,
+                title="No such checkpoint",
+                extra={"parameter": "since"},
+                detail=f"No checkpoint of tree size {since_size} at or before the latest "
+                f"({checkpoint.tree_size}); see /api/ledger/checkpoints.",
+            )
+    return Response(
+        {
+            "epcisDocument": _document(rows, epc_format),
+            "bundle": ledger_selectors.trace_bundle(events=rows, checkpoint=checkpoint, since=since),
+        }
+    )
 
 
 _TRACE_PARAMETERS = [
     OpenApiParameter("since", int, description="Also prove consistency from the checkpoint of this tree size"),
     OpenApiParameter("GS1-EPC-Format", str, OpenApiParameter.HEADER, enum=list(EPC_FORMATS)),
 ]
-_TRACE_RESPONSES = {200: TraceSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
+_TRACE_RESPONSES = {200: TraceSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: PROBLEM}
 _TRACE_HELP = (
     " The `bundle` is a provenance-bundle/v1: save it and run `python -m provenance.ledger.verify BUNDLE.json` "
     "to check every event against the signed checkpoint offline."
@@ -290,4 +306,3 @@ class SerialTraceApi(APIView):
         except IdentifierError as exc:
             raise ledger_selectors.identifier_problem(exc) from None
         return _trace(request, chain, f"serial {serial} of GTIN {gtin}")
-

@@ -70,8 +70,11 @@ def _time_parameter(params: Mapping[str, str], name: str) -> datetime | None:
 def checkpoints_filter(*, params: Mapping[str, str]) -> QuerySet[Checkpoint]:
     """Checkpoints, newest first, filtered by tree size (exact or range) and issue time."""
     qs = Checkpoint.objects.all()
-    for name, lookup in (("tree_size", "tree_size"), ("min_tree_size", "tree_size__gte"),
-                         ("max_tree_size", "tree_size__lte")):
+    for name, lookup in (
+        ("tree_size", "tree_size"),
+        ("min_tree_size", "tree_size__gte"),
+        ("max_tree_size", "tree_size__lte"),
+    ):
         value = int_parameter(params, name)
         if value is not None:
             qs = qs.filter(**{lookup: value})
@@ -129,8 +132,11 @@ def event_inclusion(*, event: CustodyEvent, tree_size: int | None) -> dict[str, 
 def ledger_consistency(*, first: int, second: int) -> dict[str, Any]:
     current = ledger_size()
     if first < 1:
-        raise _bad_parameter("first", "first must be at least 1: every tree extends the empty one, "
-                             "so a proof from size 0 says nothing (RFC 9162 defines none).")
+        raise _bad_parameter(
+            "first",
+            "first must be at least 1: every tree extends the empty one, "
+            "so a proof from size 0 says nothing (RFC 9162 defines none).",
+        )
     if second < first:
         raise _bad_parameter("second", f"second ({second}) must not be smaller than first ({first}).")
     if second > current:
@@ -149,9 +155,7 @@ def serial_custody_chain(*, gtin: str, serial: str) -> QuerySet[CustodyEvent]:
     frontier = {sgtin}
     for _ in range(_MAX_NESTING):
         packing = EventEPC.objects.filter(role=EventEPC.Role.CHILD, epc__in=frontier).values("seq")
-        parents = set(
-            EventEPC.objects.filter(seq__in=packing, role=EventEPC.Role.PARENT).values_list("epc", flat=True)
-        )
+        parents = set(EventEPC.objects.filter(seq__in=packing, role=EventEPC.Role.PARENT).values_list("epc", flat=True))
         frontier = parents - epcs
         if not frontier:
             break
@@ -173,8 +177,9 @@ def trace_bundle(
     """A provenance-bundle/v1 proving each event against ``checkpoint`` (optionally consistent with ``since``)."""
     proofs = inclusion_proofs([e.seq for e in events], checkpoint.tree_size)
     items = [
-        bundle_event(event_id=e.event_id, leaf_index=e.seq, entry=event_entry(e), audit_path=proofs[e.seq],
-                     event=e.body)
+        bundle_event(
+            event_id=e.event_id, leaf_index=e.seq, entry=event_entry(e), audit_path=proofs[e.seq], event=e.body
+        )
         for e in events
     ]
     consistency = None
@@ -183,8 +188,9 @@ def trace_bundle(
             first_checkpoint=checkpoint_json(since),
             consistency_path=consistency_proof(since.tree_size, checkpoint.tree_size),
         )
-    return make_bundle(checkpoint=checkpoint_json(checkpoint), keys=signing_keys(), events=items,
-                       consistency=consistency)
+    return make_bundle(
+        checkpoint=checkpoint_json(checkpoint), keys=signing_keys(), events=items, consistency=consistency
+    )
 
 
 def checkpoint_of_size(tree_size: int) -> Checkpoint | None:

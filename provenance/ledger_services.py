@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every process that issues checkpoints.
 _CHECKPOINT_LOCK = 0x70726F76  # "prov"
+_warned: set[str] = set()
 
 
 class LedgerIntegrityError(RuntimeError):
@@ -63,11 +64,13 @@ def _development_key() -> Ed25519PrivateKey:
         key = generate_key()
         with os.fdopen(fd, "w") as fh:
             fh.write(private_key_b64(key) + "\n")
-    logger.warning(
-        "LEDGER_SIGNING_KEY is not set: checkpoints are signed with the development key in %s. "
-        "Set LEDGER_SIGNING_KEY (docs/operations.md) anywhere checkpoints must mean something.",
-        path,
-    )
+    if str(path) not in _warned:  # once per process is enough to be seen, and not enough to drown the log
+        _warned.add(str(path))
+        logger.warning(
+            "LEDGER_SIGNING_KEY is not set: checkpoints are signed with the development key in %s. "
+            "Set LEDGER_SIGNING_KEY (docs/operations.md) anywhere checkpoints must mean something.",
+            path,
+        )
     return key
 
 

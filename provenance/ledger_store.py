@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import operator
-from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from functools import reduce
 
-from django.db.models import Q
+from django.db import connection
 
 from .ledger import merkle
 from .ledger.entry import encode_entry
@@ -25,16 +22,18 @@ class DbNodeStore:
     def get_many(self, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
         found: dict[NodeId, bytes] = {}
         ordered = sorted(ids)
+        table = connection.ops.quote_name(MerkleNode._meta.db_table)
         for start in range(0, len(ordered), _IDS_PER_QUERY):
-            by_level: dict[int, list[int]] = defaultdict(list)
-            for level, index in ordered[start : start + _IDS_PER_QUERY]:
-                by_level[level].append(index)
-            # One "level = L AND index IN (...)" term per level keeps the SQL short and index-friendly.
-            condition = reduce(operator.or_, (Q(level=level, index__in=idx) for level, idx in by_level.items()))
-            found.update(
-                ((level, index), bytes(value))
-                for level, index, value in MerkleNode.objects.filter(condition).values_list("level", "index", "hash")
-            )
+            chunk = ordered[start : start + _IDS_PER_QUERY]
+            # Row values against a VALUES list (SQLite wants a subquery there): one index probe per node, and
+            # no ORM query compilation on the proof path.
+            placeholders = "VALUES " + ", ".join(["(%s, %s)"] * len(chunk))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'SELECT level, "index", hash FROM {table} WHERE (level, "index") IN ({placeholders})',  # noqa: S608
+                    [value for node in chunk for value in node],
+                )
+                found.update(((level, index), bytes(value)) for level, index, value in cursor.fetchall())
         return found
 
     def put_many(self, nodes: Mapping[NodeId, bytes]) -> None:

@@ -5,7 +5,7 @@ in memory), and checks that:
 
 * sequence numbers run 0..n-1 without gaps or duplicates, n being the ledger head's tree size;
 * every row's entry (docs/ledger-format.md §1) hashes to the leaf stored for its seq;
-* every stored interior node is the hash of its two children (so every proof served is sound);
+* every stored interior node equals the one recomputed from the rows (so every proof served is sound);
 * every checkpoint's signature verifies with its registered key, and its root equals the root
   recomputed from the rows' own leaves (not from stored nodes, which could have been rewritten).
 
@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -103,14 +104,19 @@ class _TreeBuilder:
         self.size = 0
         self._stack: list[tuple[int, bytes]] = []  # (level, hash), levels strictly decreasing
 
-    def push(self, leaf: bytes) -> None:
-        level, value = 0, leaf
+    def push(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a leaf; return the perfect subtrees it completes, as (level, index, hash), bottom-up."""
+        level, value, index = 0, leaf, self.size
         stack = self._stack
+        completed = []
         while stack and stack[-1][0] == level:
             value = merkle.node_hash(stack.pop()[1], value)
             level += 1
+            index >>= 1
+            completed.append((level, index, value))
         stack.append((level, value))
         self.size += 1
+        return completed
 
     def root(self) -> bytes:
         if not self._stack:
@@ -121,16 +127,40 @@ class _TreeBuilder:
         return value
 
 
-def _rows(start: int, end: int, *, bodies: bool) -> dict[int, list[_Row]]:
-    by_seq: dict[int, list[_Row]] = {}
-    columns = ("seq", "record_time", "event_id", "event_hash", "body_sha256", "submitter_id")
-    if bodies:
-        columns += ("body",)
-    for values in (
-        CustodyEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq", "record_time").values_list(*columns)
-    ):
-        by_seq.setdefault(values[0], []).append(_Row(*values))
+_ROW_COLUMNS = ("seq", "record_time", "event_id", "event_hash", "body_sha256", "submitter_id")
+
+
+def _rows(start: int, end: int, *, bodies: bool) -> dict[int, list[tuple[Any, ...]]]:
+    by_seq: dict[int, list[tuple[Any, ...]]] = {}
+    columns = _ROW_COLUMNS + (("body",) if bodies else ())
+    qs = CustodyEvent.objects.filter(seq__gte=start, seq__lt=end).order_by("seq", "record_time")
+    for values in qs.values_list(*columns):
+        by_seq.setdefault(values[0], []).append(values)
     return by_seq
+
+
+def _stored_nodes(start: int, end: int) -> tuple[dict[int, bytes], dict[tuple[int, int], bytes]]:
+    """The stored leaves [start, end) and the interior nodes that leaves in that range complete."""
+    table = connection.ops.quote_name(MerkleNode._meta.db_table)
+    terms, params = ['(level = 0 AND "index" >= %s AND "index" < %s)'], [start, end]
+    level = 1
+    while (end >> level) > 0:
+        # Node (level, i) completes with leaf (i + 1) * 2**level - 1; those falling in [start, end):
+        low, high = ((start + (1 << level)) >> level) - 1, (end >> level) - 1
+        if low <= high:
+            terms.append('(level = %s AND "index" BETWEEN %s AND %s)')
+            params += [level, low, high]
+        level += 1
+    leaves: dict[int, bytes] = {}
+    interior: dict[tuple[int, int], bytes] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT level, "index", hash FROM {table} WHERE {" OR ".join(terms)}', params)  # noqa: S608
+        for node_level, index, value in cursor.fetchall():
+            if node_level == 0:
+                leaves[index] = bytes(value)
+            else:
+                interior[(node_level, index)] = bytes(value)
+    return leaves, interior
 
 
 def _body_digest(body: object) -> str | None:
@@ -138,15 +168,6 @@ def _body_digest(body: object) -> str | None:
         return event_sha256(body)  # type: ignore[arg-type]
     except EntryError:
         return None
-
-
-def _nodes(level: int, start: int, end: int) -> dict[int, bytes]:
-    return {
-        index: bytes(value)
-        for index, value in MerkleNode.objects.filter(level=level, index__gte=start, index__lt=end).values_list(
-            "index", "hash"
-        )
-    }
 
 
 def _checkpoints() -> Iterator[Checkpoint]:
@@ -179,6 +200,8 @@ class _Verifier:
         self.keys = {k.key_id: base64.b64decode(k.public_key) for k in SigningKey.objects.all()}
         self.mismatches: dict[int, tuple[_Row, bytes]] = {}  # seq -> (row, stored leaf), the first few
         self.mismatch_count = 0
+        self.flagged_leaves: set[int] = set()  # leaves found wrong: the nodes above them are wrong because of them
+        self.interior_reported = False
         self.roots_at: dict[int, bytes] = {}  # recomputed roots at every checkpointed size
         self.root_failures: list[tuple[Checkpoint, str]] = []  # checkpoints whose root the rows do not give
         self.good_sizes: list[int] = [0]
@@ -190,10 +213,10 @@ class _Verifier:
         started = time.perf_counter()
         n = LedgerHead.objects.filter(id=1).values_list("tree_size", flat=True).first() or 0
         self.report.tree_size = n
-        checkpoint_sizes = sorted(set(Checkpoint.objects.values_list("tree_size", flat=True)))
-        self._walk_leaves(n, set(checkpoint_sizes))
+        checkpoint_sizes = set(Checkpoint.objects.order_by().values_list("tree_size", flat=True).distinct())
+        self._walk_leaves(n, checkpoint_sizes)
         self._check_beyond_head(n)
-        self._check_interior_nodes(n)
+        self._check_stored_root(n)
         self._check_checkpoints(n)
         self._classify_mismatches()
         self._explain_root_failures()
@@ -210,8 +233,8 @@ class _Verifier:
         for start in range(0, n, self.chunk):
             end = min(start + self.chunk, n)
             rows = _rows(start, end, bodies=self.bodies)
-            stored = _nodes(0, start, end)
-            self.report.nodes_checked += len(stored)
+            stored, interior = _stored_nodes(start, end)
+            self.report.nodes_checked += len(stored) + len(interior)
             for seq in range(start, end):
                 candidates = rows.get(seq)
                 leaf_stored = stored.get(seq)
@@ -227,41 +250,74 @@ class _Verifier:
                 if leaf is None:
                     self.add(NODE_CHANGED, "neither a row nor a stored leaf exists for this position", seq)
                     leaf = bytes(merkle.HASH_SIZE)
-                builder.push(leaf)
+                for level, index, value in builder.push(leaf):
+                    if interior.get((level, index)) != value:
+                        self._interior_mismatch(level, index)
                 if builder.size in checkpoint_sizes:
                     self.roots_at[builder.size] = builder.root()
         if gap_start is not None:
             self._gap(gap_start, n)
         self.final_root = builder.root()
 
+    def _interior_mismatch(self, level: int, index: int) -> None:
+        # A node above a leaf already found wrong differs because of it; only an unexplained one is news.
+        if self.interior_reported:
+            return
+        first_leaf, past_leaf = index << level, (index + 1) << level
+        if any(first_leaf <= seq < past_leaf for seq in self.flagged_leaves):
+            return
+        self.interior_reported = True
+        self.add(
+            NODE_CHANGED,
+            f"stored node (level {level}, index {index}) is missing or differs from the hash of "
+            "the rows beneath it; proofs through it would fail",
+            first_leaf,
+        )
+
     def _gap(self, start: int, end: int) -> None:
         span = f"seq {start}" if end == start + 1 else f"seq {start}..{end - 1}"
         self.add(REMOVED, f"no row for {span}, though the tree has leaves for them (a gap in the sequence)", start)
 
-    def _check_row(self, seq: int, candidates: list[_Row], leaf_stored: bytes | None) -> bytes:
+    def _check_row(self, seq: int, candidates: list[tuple[Any, ...]], leaf_stored: bytes | None) -> bytes:
         self.report.rows_checked += len(candidates)
+        glns = self.glns
         leaves = []
-        for row in candidates:
-            if self.bodies and _body_digest(row.body) != row.body_sha256:
-                self.add(CHANGED, f"the stored event (body) of {row.event_id} no longer hashes to the "
-                         "received_sha256 in its entry: the event's content was changed", seq)
+        for values in candidates:
+            if self.bodies and _body_digest(values[6]) != values[4]:
+                self.flagged_leaves.add(seq)
+                self.add(
+                    CHANGED,
+                    f"the stored event (body) of {values[2]} no longer hashes to the "
+                    "received_sha256 in its entry: the event's content was changed",
+                    seq,
+                )
             try:
-                leaves.append(merkle.leaf_hash(row.entry(self.glns)))
+                entry = encode_entry(
+                    seq=seq,
+                    event_id=values[2],
+                    event_hash=values[3],
+                    record_time=values[1],
+                    submitter=glns.get(values[5], "?"),
+                    received_sha256=values[4],
+                )
+                leaves.append(merkle.leaf_hash(entry))
             except EntryError as exc:
                 self.add(CHANGED, f"the row no longer forms a valid entry: {exc}", seq)
                 leaves.append(bytes(merkle.HASH_SIZE))
         if len(candidates) > 1:
-            extra = len(candidates) - 1
-            self.add(INSERTED, f"{extra + 1} rows carry this sequence number (a duplicate seq was inserted)", seq)
+            self.flagged_leaves.add(seq)
+            self.add(INSERTED, f"{len(candidates)} rows carry this sequence number (a duplicate seq was inserted)", seq)
             genuine = [i for i, leaf in enumerate(leaves) if leaf == leaf_stored]
             return leaves[genuine[0]] if genuine else leaves[0]
         leaf = leaves[0]
         if leaf_stored is None:
+            self.flagged_leaves.add(seq)
             self.add(NODE_CHANGED, "the tree has no stored leaf for this row", seq)
         elif leaf != leaf_stored:
+            self.flagged_leaves.add(seq)
             self.mismatch_count += 1
             if len(self.mismatches) < _KEPT_MISMATCHES:
-                self.mismatches[seq] = (candidates[0], leaf_stored)
+                self.mismatches[seq] = (_Row(*candidates[0][:6]), leaf_stored)
         return leaf
 
     def _check_beyond_head(self, n: int) -> None:
@@ -269,42 +325,45 @@ class _Verifier:
         first = extra.order_by("seq").values_list("seq", flat=True).first()
         if first is not None:
             count = extra.count()
-            self.add(INSERTED, f"{count} row(s) from seq {first} on lie outside the tree of {n} entries "
-                     "(rows the sequencer never appended)", first)
-        leaf_beyond = MerkleNode.objects.filter(level=0, index__gte=n).order_by("index").values_list(
-            "index", flat=True).first()
+            self.add(
+                INSERTED,
+                f"{count} row(s) from seq {first} on lie outside the tree of {n} entries "
+                "(rows the sequencer never appended)",
+                first,
+            )
+        leaf_beyond = (
+            MerkleNode.objects.filter(level=0, index__gte=n).order_by("index").values_list("index", flat=True).first()
+        )
         if leaf_beyond is not None:
-            self.add(NODE_CHANGED, f"the tree stores leaves from index {leaf_beyond} on, beyond the head's {n} "
-                     "entries (the head was rewound?)", leaf_beyond)
+            self.add(
+                NODE_CHANGED,
+                f"the tree stores leaves from index {leaf_beyond} on, beyond the head's {n} "
+                "entries (the head was rewound?)",
+                leaf_beyond,
+            )
 
-    # --- interior nodes ---------------------------------------------------------------------------
+    # --- the stored tree beyond what the walk saw ---------------------------------------------------
 
-    def _check_interior_nodes(self, n: int) -> None:
-        # A node above a leaf already found wrong is wrong because of it: only unexplained ones are reported.
-        flagged = sorted(self.mismatches)
-        level = 1
-        while (n >> level) > 0:
-            count = n >> level
-            for start in range(0, count, self.chunk):
-                end = min(start + self.chunk, count)
-                parents = _nodes(level, start, end)
-                children = _nodes(level - 1, 2 * start, 2 * end)
-                self.report.nodes_checked += len(parents)
-                for index in range(start, end):
-                    left, right = children.get(2 * index), children.get(2 * index + 1)
-                    value = parents.get(index)
-                    if value is not None and left is not None and right is not None:
-                        if merkle.node_hash(left, right) == value:
-                            continue
-                    first_leaf, past_leaf = index << level, (index + 1) << level
-                    if any(first_leaf <= seq < past_leaf for seq in flagged):
-                        continue
-                    self.add(NODE_CHANGED, f"stored node (level {level}, index {index}) is missing or not the "
-                             "hash of its children; proofs through it would fail", first_leaf)
-                    return  # one broken interior node is enough to report; the rest repeats it
-            level += 1
+    def _check_stored_root(self, n: int) -> None:
+        table = connection.ops.quote_name(MerkleNode._meta.db_table)
+        with connection.cursor() as cursor:
+            # Every node of a tree of n leaves has index < n >> level; anything else was added or kept wrongly.
+            cursor.execute(
+                f'SELECT level, "index" FROM {table} WHERE level > 0 AND "index" >= (%s >> level) '  # noqa: S608
+                'ORDER BY "index" * (1 << level) LIMIT 1',
+                [n],
+            )
+            beyond = cursor.fetchone()
+        if beyond is not None:
+            level, index = beyond
+            self.add(
+                NODE_CHANGED,
+                f"the tree stores node (level {level}, index {index}), beyond a tree of {n} "
+                "entries (the head was rewound?)",
+                index << level,
+            )
         stored_root = self._stored_root(n)
-        if stored_root is not None and stored_root != self.final_root and not flagged:
+        if stored_root is not None and stored_root != self.final_root and not self.flagged_leaves:
             self.add(NODE_CHANGED, "the root of the stored tree differs from the root of the rows' leaves", None)
 
     def _stored_root(self, n: int) -> bytes | None:
@@ -334,8 +393,12 @@ class _Verifier:
                 self.add(CHECKPOINT_CHANGED, f"{label}: {exc}")
                 continue
             if cp.tree_size > n:
-                self.add(REMOVED, f"{label} signed {cp.tree_size} entries but the ledger has only {n}: rows were "
-                         "removed from the end (and the head rewound)", n)
+                self.add(
+                    REMOVED,
+                    f"{label} signed {cp.tree_size} entries but the ledger has only {n}: rows were "
+                    "removed from the end (and the head rewound)",
+                    n,
+                )
             elif self.roots_at.get(cp.tree_size) != verified.root_hash:
                 self.root_failures.append((cp, label))
             else:
@@ -350,9 +413,12 @@ class _Verifier:
                 continue  # the row problems already reported are why this root differs
             # Every row matches its stored leaf, yet a signed checkpoint disagrees: rows and tree nodes
             # were rewritten together. Only the signature tells, and only down to this range.
-            self.add(CHANGED, f"{label}: the rows in seq {since}..{cp.tree_size - 1} no longer hash to the "
-                     "signed root, though they match the stored tree: rows and tree nodes were rewritten together",
-                     since)
+            self.add(
+                CHANGED,
+                f"{label}: the rows in seq {since}..{cp.tree_size - 1} no longer hash to the "
+                "signed root, though they match the stored tree: rows and tree nodes were rewritten together",
+                since,
+            )
 
     def _covered_by_good_checkpoint(self, seq: int) -> bool:
         return any(size > seq for size in self.good_sizes)
@@ -376,23 +442,45 @@ class _Verifier:
             if origin is not None:
                 other_row = self.mismatches[origin][0]
                 if self._signed_at(other_row, seq):
-                    self.add(REORDERED, f"the rows at seq {min(seq, origin)} and {max(seq, origin)} carry each "
-                             f"other's entries (event {row.event_id} was appended as entry {origin})", seq)
+                    self.add(
+                        REORDERED,
+                        f"the rows at seq {min(seq, origin)} and {max(seq, origin)} carry each "
+                        f"other's entries (event {row.event_id} was appended as entry {origin})",
+                        seq,
+                    )
                 elif origin > seq:
-                    self.add(REMOVED, f"this row was appended as entry {origin}: rows before it were removed and "
-                             "later rows renumbered down", seq)
+                    self.add(
+                        REMOVED,
+                        f"this row was appended as entry {origin}: rows before it were removed and "
+                        "later rows renumbered down",
+                        seq,
+                    )
                 else:
-                    self.add(INSERTED, f"this row was appended as entry {origin}: rows were inserted before it and "
-                             "later rows renumbered up", seq)
+                    self.add(
+                        INSERTED,
+                        f"this row was appended as entry {origin}: rows were inserted before it and "
+                        "later rows renumbered up",
+                        seq,
+                    )
             elif seq + 1 in self.mismatches and self._signed_at(self.mismatches[seq + 1][0], seq):
-                self.add(INSERTED, f"event {row.event_id} was never appended here; the rows after it were "
-                         "renumbered up to make room", seq)
+                self.add(
+                    INSERTED,
+                    f"event {row.event_id} was never appended here; the rows after it were renumbered up to make room",
+                    seq,
+                )
             elif self._covered_by_good_checkpoint(seq):
-                self.add(NODE_CHANGED, "the row matches what a signed checkpoint covers, but its stored leaf was "
-                         "changed", seq)
+                self.add(
+                    NODE_CHANGED,
+                    "the row matches what a signed checkpoint covers, but its stored leaf was changed",
+                    seq,
+                )
             else:
-                self.add(CHANGED, f"the row's entry differs from its stored leaf (event {row.event_id}): a field "
-                         "of the row was changed", seq)
+                self.add(
+                    CHANGED,
+                    f"the row's entry differs from its stored leaf (event {row.event_id}): a field "
+                    "of the row was changed",
+                    seq,
+                )
         hidden = self.mismatch_count - len(self.mismatches)
         if hidden > 0:
             self.add(CHANGED, f"{hidden} more row(s) after these differ from their stored leaves", None)

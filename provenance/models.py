@@ -391,3 +391,106 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.tree_size} {self.root_hash[:12]}"
+
+
+# --------------------------------------------------------------------------------------------
+# Audit trail of changes to master data, keys and accounts (21 CFR 11.10(e), EU GMP Annex 11 §9)
+# --------------------------------------------------------------------------------------------
+# django-pghistory installs PostgreSQL triggers that copy every inserted, updated or deleted row into
+# an append-only event table, whatever made the change: the admin, QuerySet.update(), bulk_* or raw
+# SQL (docs/audit.md). Tracking is applied here, after the models, so the models stay plain; Django's
+# auth models are tracked through proxies so that their triggers' migrations belong to this app.
+# Who and why ride along as context (provenance/audit.py); the database role is stamped by the
+# database itself (pgh_db_user, a column default set in migration 0004).
+
+from typing import Any  # noqa: E402
+
+import pghistory  # noqa: E402
+import pghistory.models  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
+
+
+class AuditEvent(pghistory.models.Event):
+    """Columns of every audit event table besides the tracked model's own fields (pgh_* from pghistory)."""
+
+    pgh_db_user = models.TextField(  # noqa: DJ001 - NULL where no database stamped it (rows added by hand)
+        null=True, blank=True, editable=False, help_text="Database role that made the change (set by the database)."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class TrackedUser(User):
+    class Meta:
+        proxy = True
+
+
+class TrackedGroup(Group):
+    class Meta:
+        proxy = True
+
+
+class TrackedUserGroup(User.groups.through):  # type: ignore[name-defined,misc]
+    class Meta:
+        proxy = True
+
+
+class TrackedUserPermission(User.user_permissions.through):  # type: ignore[name-defined,misc]
+    class Meta:
+        proxy = True
+
+
+class TrackedGroupPermission(Group.permissions.through):  # type: ignore[name-defined,misc]
+    class Meta:
+        proxy = True
+
+
+def _audited(model: type[models.Model], name: str, *trackers: pghistory.Tracker, **options: Any) -> type:
+    """Create the append-only audit event model of ``model`` (insert, update, delete unless told otherwise)."""
+    options.setdefault("obj_field", pghistory.ObjForeignKey(related_name="audit_events", related_query_name="+"))
+    return pghistory.create_event_model(
+        model,
+        *(trackers or (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())),
+        model_name=name,
+        app_label="provenance",
+        abstract=False,
+        base_model=AuditEvent,
+        context_field=pghistory.ContextJSONField(),  # who/why stored in each event: no shared mutable table
+        **options,
+    )
+
+
+OrganizationAudit = _audited(Organization, "OrganizationAudit")
+CompanyPrefixAudit = _audited(CompanyPrefix, "CompanyPrefixAudit")
+LocationAudit = _audited(Location, "LocationAudit")
+ProductAudit = _audited(Product, "ProductAudit")
+LotAudit = _audited(Lot, "LotAudit")
+PartnerApiKeyAudit = _audited(PartnerApiKey, "PartnerApiKeyAudit")
+UserAudit = _audited(
+    TrackedUser,
+    "UserAudit",
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),  # fires on changes of the stored fields only: not on a login's last_login
+    pghistory.UpdateEvent("password_change", condition=pghistory.AnyChange("password")),
+    pghistory.DeleteEvent(),
+    exclude=["password", "last_login"],  # a password hash has no place in an audit export
+)
+GroupAudit = _audited(TrackedGroup, "GroupAudit")
+UserGroupAudit = _audited(
+    TrackedUserGroup, "UserGroupAudit", pghistory.InsertEvent("add"), pghistory.DeleteEvent("remove"), obj_field=None
+)
+UserPermissionAudit = _audited(
+    TrackedUserPermission,
+    "UserPermissionAudit",
+    pghistory.InsertEvent("add"),
+    pghistory.DeleteEvent("remove"),
+    obj_field=None,
+)
+GroupPermissionAudit = _audited(
+    TrackedGroupPermission,
+    "GroupPermissionAudit",
+    pghistory.InsertEvent("add"),
+    pghistory.DeleteEvent("remove"),
+    obj_field=None,
+)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from simulator import ids
-from simulator.ids import _NUM_MOD, _NUM_MUL, serial_alnum
+from simulator.ids import _M1, _M2, _MASK40
 from simulator.events import DAY_MS, HOUR_MS, EventIds, aggregation_event, dumps, ilmd_text, object_event
 from simulator.network import Loc, Network, Org, Product
 from simulator.output import Sink
@@ -97,6 +97,7 @@ class Shipment:
     submitter: int = -1  # org that reports the shipping event (3PL for manufacturer-owned stock)
     inflate: int = 0  # lot-level report claims this many more units than shipped (scenario)
     force_recv: bool = False  # the receipt is always reported (scenarios whose fraud is the report itself)
+    ship_seq: int = 0  # the sink's sequence number of the shipping event (receipts must be written after it)
     label_restock: Any = None
     cache: Any = None  # rendered EPCs and parties, shared by the shipping and receiving events
 
@@ -149,13 +150,19 @@ class Simulation:
         self.counts: dict[str, int] = defaultdict(int)
         self.expired_hold: dict[int, list[tuple[int, bool]]] = {}
         self.receive_hooks: dict[int, Any] = {}  # buyer loc -> one-shot hook(sim, shipment)
-        self.ship_hooks: dict[int, Any] = {}  # seller loc -> one-shot hook(sim, shipment) -> bool (handled)
+        # one-shot hooks (sellers, hook(sim, shipment, day) -> handled) that may take over a shipment
+        self.ship_hooks: list[tuple[set[int], Any]] = []
         self.watch_ship: dict[int, Any] = {}  # package -> incident (fakes restocked by a wholesaler)
         self._party_cache: dict[tuple, str] = {}
         self.review: dict[int, set[int]] = {}  # dispenser -> products to review on its next ordering day
         self.picked: dict[int, set[int]] = {}  # holder -> products picked since its last review
         self._exp_nonzero: dict[int, list[int]] = {}
         self.backorders: dict[int, list[tuple[int, int]]] = {}  # dispenser -> [(product, day first asked)]
+        self.last_seq = 0
+        self._serial_info = [
+            [(p.sgtin[dl], p.salt, "%013d" if p.numeric_serials else "%010X") for p in self.products]
+            for dl in (0, 1)
+        ]
         self._grow_locs()
         self._prepare_demand()
         self._doy = [(cfg.start + dt.timedelta(days=d)).timetuple().tm_yday for d in range(cfg.days + 1)]
@@ -182,6 +189,8 @@ class Simulation:
         self.mix_r_list = self.mix_r.tolist()
         self.mix_h_list = self.mix_h.tolist()
         self.disp_locs = [loc for loc in self.locs if loc.role in DISPENSER_ROLES]
+        self.dc_locs = [loc.idx for loc in self.locs if loc.role == "dc"]
+        self._late_starters: tuple[int, set[int]] = (-1, set())
         total = sum(loc.rate for loc in self.disp_locs)
         want = self.cfg.target_events / (self.cfg.days * self.cfg.events_per_package)
         k = want / total
@@ -249,20 +258,23 @@ class Simulation:
     # ------------------------------------------------------------------ identifiers and time
 
     def epc(self, pid: int, dl: bool) -> str:
-        p = self.products[self.pkg_prod[pid]]
-        if p.numeric_serials:
-            return p.sgtin[dl] + "%012d" % ((pid * _NUM_MUL + p.salt) % _NUM_MOD)
-        return p.sgtin[dl] + serial_alnum(pid, p.salt)
+        pre, salt, fmt = self._serial_info[dl][self.pkg_prod[pid]]
+        x = ((pid + salt) & _MASK40) * _M1 & _MASK40
+        x ^= x >> 19
+        x = x * _M2 & _MASK40
+        return pre + fmt % (x ^ (x >> 21))
 
     def epcs(self, pids: Any, dl: bool) -> list[str]:
-        pp, prods = self.pkg_prod, self.products
+        """SGTINs of packages (ids.serial_numeric / serial_alnum, inlined: this is the hottest loop)."""
+        pp, info = self.pkg_prod, self._serial_info[dl]
+        mask, m1, m2 = _MASK40, _M1, _M2
         out = []
         for pid in pids:
-            p = prods[pp[pid]]
-            if p.numeric_serials:
-                out.append(p.sgtin[dl] + "%012d" % ((pid * _NUM_MUL + p.salt) % _NUM_MOD))
-            else:
-                out.append(p.sgtin[dl] + serial_alnum(pid, p.salt))
+            pre, salt, fmt = info[pp[pid]]
+            x = ((pid + salt) & mask) * m1 & mask
+            x ^= x >> 19
+            x = x * m2 & mask
+            out.append(pre + fmt % (x ^ (x >> 21)))
         return out
 
     def new_packages(self, prod: int, lot: int, n: int) -> range:
@@ -317,7 +329,8 @@ class Simulation:
                     submitter: Org | None = None, label: Any = None, tag: Any = None, dep: int = -1,
                     ilmd: Any = None, qty: list[dict] | None = None, extra: Any = None,
                     biz_location: bool = True, late: bool = True, edge: Any = None,
-                    error_declaration: dict | None = None, eid: str | None = None) -> tuple[str, str]:
+                    error_declaration: dict | None = None, eid: str | None = None, defer_days: int = 0,
+                    dep_seq: int = 0) -> tuple[str, str]:
         """Render and emit an ObjectEvent; returns (eventID, JSON text)."""
         org = submitter or self.orgs[loc.org]
         dl = org.digital_link
@@ -333,11 +346,13 @@ class Simulation:
         text = object_event(eid, ts, off, epcs, action, step, disp, sg, sg if biz_location else "", extra or "",
                             ilmd or "", dumps(qty) if qty else "")
         late_days = self.late_days(org) if late and org.late else 0
-        if dep < 0 and label is None and tag is None and edge is None and not late_days and error_declaration is None:
-            self.sink.emit_plain(org.idx, t, text, ts, step)
+        if (dep < 0 and label is None and tag is None and edge is None and not late_days and not defer_days
+                and error_declaration is None):
+            self.last_seq = self.sink.emit_plain(org.idx, t, text, ts, step)
         else:
-            self.sink.emit(org.idx, t, text, eid, ts, step, dep=dep, label=label, tag=tag, edge=edge,
-                           late_days=late_days, error=error_declaration is not None)
+            self.last_seq = self.sink.emit(org.idx, t, text, eid, ts, step, dep=dep, dep_seq=dep_seq, label=label,
+                                           tag=tag, edge=edge, late_days=late_days,
+                                           error=error_declaration is not None, defer_days=defer_days)
         return eid, text
 
     def emit_aggregation(self, loc: Loc, t: int, parent: str, children: list[str], action: str, step: str,
@@ -441,12 +456,14 @@ class Simulation:
                 eid, _ = self.emit_object(seller, sh.t_ship, [], "OBSERVE", "shipping", sh.disposition,
                                           submitter=submitter, qty=self.shipment_quantities(sh, dl),
                                           extra=self.parties(sh, dl), label=sh.label_ship, tag=tag, biz_location=False)
+                sh.ship_seq = self.last_seq
             else:
                 epcs, extra = self.render(sh, dl)
                 eid, _ = self.emit_object(seller, sh.t_ship, epcs, "OBSERVE", "shipping", sh.disposition,
                                           submitter=submitter, extra=extra, label=sh.label_ship, tag=tag,
                                           biz_location=False)
             sh.ship_event = eid
+            sh.ship_seq = self.last_seq
         if not sh.no_receive:
             self.agenda[sh.arrive_day].append(("receive", sh))
         return eid
@@ -487,7 +504,7 @@ class Simulation:
             self.emit_object(buyer, t, epcs, "OBSERVE", "receiving", disp, submitter=submitter,
                              extra=extra, label=sh.label_recv,
                              tag=(recv_tag, self.transfer_key(sh)) if recv_tag else None,
-                             dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter)
+                             dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter, dep_seq=sh.ship_seq)
         oo = self.on_order[buyer.idx]
         for prod, q in sh.qty.items():
             if prod in oo:
@@ -633,13 +650,14 @@ class Simulation:
         orgs = self.orgs
         sink = self.sink
         ids_next = self.ids.next
-        epc = self.epc
         watch_pid = self.watch_pid
         watch_loc = self.watch_dispense_loc
         pool = self.dispensed_pool
         backorders = self.backorders
         emit_plain = sink.emit_plain
         noise_random = self.noise_rng.random
+        hm, sms = clock._hm, clock._sms
+        mask, m1, m2 = _MASK40, _M1, _M2
         for loc, n in zip(locs, counts.tolist(), strict=True):
             if loc.role == "hospital":
                 prods = prods_h[ih : ih + n]
@@ -672,19 +690,19 @@ class Simulation:
             rp = loc.sgln[dl]
             org_idx = org.idx
             loc_idx = loc.idx
-            touched = []
+            skew = org.skew_ms
+            serial_info = self._serial_info[dl]
+            date_prefix = clock.date(day)
             for i, prod in enumerate(prods):
                 s = stock.get(prod)
                 if s is None or not s.loose:
                     first = since[i] if since is not None else day
                     if day - first < 6:
-                        backorders.setdefault(loc.idx, []).append((prod, first))
+                        backorders.setdefault(loc_idx, []).append((prod, first))
                     else:
                         self.counts["lost_sales"] += 1
-                    touched.append(prod)
                     continue
                 pid = s.loose.popleft()
-                touched.append(prod)
                 label = None
                 if watch_pid and (loc_idx, pid) in watch_pid:
                     label = watch_pid.pop((loc_idx, pid))
@@ -694,20 +712,29 @@ class Simulation:
                     continue
                 ms = int((9.0 + 11.0 * rng.random()) * HOUR_MS)
                 eid = ids_next()
-                ts = clock.local(base_local + ms, off)
+                local_ms = skew + ms  # dispensing happens on the local business day: same date, unless skewed
+                if 0 <= local_ms < DAY_MS:
+                    minute, rest = divmod(local_ms, 60_000)
+                    ts = date_prefix + hm[minute] + sms[rest] + offs
+                else:
+                    ts = clock.local(base_local + ms, off)
+                pre, salt, fmt = serial_info[prod]
+                x = ((pid + salt) & mask) * m1 & mask
+                x ^= x >> 19
+                x = x * m2 & mask
                 text = ('{"type":"ObjectEvent","eventID":"' + eid + '","eventTime":"' + ts + '","eventTimeZoneOffset":"'
-                        + offs + '","epcList":["' + epc(pid, dl) + '"],"action":"OBSERVE","bizStep":"dispensing",'
-                        '"disposition":"dispensed","readPoint":{"id":"' + rp + '"}}')
+                        + offs + '","epcList":["' + pre + fmt % (x ^ (x >> 21)) + '"],"action":"OBSERVE",'
+                        '"bizStep":"dispensing","disposition":"dispensed","readPoint":{"id":"' + rp + '"}}')
                 late = self.late_days(org) if org.late else 0
                 if label is None and not late:
                     emit_plain(org_idx, base_utc + ms, text, ts, "dispensing")
                 else:
                     sink.emit(org_idx, base_utc + ms, text, eid, ts, "dispensing", label=label, late_days=late)
                 pool[prod].append((pid, loc_idx, day))
-            pending = self.review.get(loc.idx)
+            pending = self.review.get(loc_idx)
             if pending is None:
-                pending = self.review[loc.idx] = set()
-            pending.update(touched)
+                pending = self.review[loc_idx] = set()
+            pending.update(prods)
         for loc in locs:
             if wd in loc.order_days and self.review.get(loc.idx):
                 self._reorder(loc, sorted(self.review.pop(loc.idx)), day)
@@ -720,15 +747,19 @@ class Simulation:
         wd = self._weekday[day]
         gap = min((d - wd) % 7 or 7 for d in loc.order_days)
         boost = self.demand_boost.get(loc.idx)
+        boosted = boost is not None and boost[1] <= day < boost[2]
+        rate = loc.rate
+        low_days, high_days = gap + 2, gap + 7
+        ceil = math.ceil
         for prod in touched:
-            r = loc.rate * mix[prod]
-            if boost is not None and boost[1] <= day < boost[2] and self.ctrl[prod]:
-                r += loc.rate * boost[0] * 0.5 / max(1, int(self.controlled.sum()))
-            s_low = max(1, math.ceil(r * (gap + 2)))
-            s_high = max(s_low + 1, math.ceil(r * (gap + 7)))
+            r = rate * mix[prod]
+            if boosted and self.ctrl[prod]:
+                r += rate * boost[0] * 0.5 / max(1, sum(self.ctrl))
+            s_low = ceil(r * low_days) or 1
             s = stock.get(prod)
             pos = (len(s.loose) if s else 0) + oo.get(prod, 0)
             if pos <= s_low:
+                s_high = max(s_low + 1, ceil(r * high_days))
                 self.place_order(loc.idx, prod, s_high - pos, day)
 
     def place_order(self, buyer: int, prod: int, qty: int, day: int, supplier: int = -1, tag: Any = None) -> None:
@@ -751,15 +782,29 @@ class Simulation:
                     supplier = loc.primary
         if supplier < 0:
             return
-        sorg = self.orgs[self.locs[supplier].org]
-        if sorg.first_day > day and supplier != loc.primary and loc.primary >= 0:
-            supplier = loc.primary
-        elif sorg.first_day > 0 and day - sorg.first_day < 21 and tag is None:
-            tag = "new_partner"
-        self.on_order[buyer][prod] = self.on_order[buyer].get(prod, 0) + qty
-        self.orders.setdefault(supplier, []).append((buyer, prod, qty, (label, tag)))
+        if supplier in self.late_starters:
+            sorg = self.orgs[self.locs[supplier].org]
+            if sorg.first_day > day and supplier != loc.primary and loc.primary >= 0:
+                supplier = loc.primary
+            elif day - sorg.first_day < 21 and tag is None:
+                tag = "new_partner"
+        oo = self.on_order[buyer]
+        oo[prod] = oo.get(prod, 0) + qty
+        lines = self.orders.get(supplier)
+        if lines is None:
+            lines = self.orders[supplier] = []
+        lines.append((buyer, prod, qty, (label, tag)))
 
     # ---- distribution: pick, pack and ship the day's orders
+
+    @property
+    def late_starters(self) -> set[int]:
+        """Locations of partners that start trading during the run (checked at each order)."""
+        n = len(self.locs)
+        if self._late_starters[0] != n:
+            self._late_starters = (n, {loc.idx for loc in self.locs
+                                       if loc.first_day > 0 or self.orgs[loc.org].first_day > 0})
+        return self._late_starters[1]
 
     def fulfil_day(self, day: int) -> None:
         orders, self.orders = self.orders, {}
@@ -793,7 +838,9 @@ class Simulation:
                     continue
                 cases.append(c)
                 qty -= len(self.case_pkgs[c])
-            return pkgs, cases
+            if qty <= 0:
+                return pkgs, cases
+            # not enough sealed cases: the rest goes as eaches from open stock
         while qty > 0:
             if not s.loose:
                 if not s.cases:
@@ -855,10 +902,11 @@ class Simulation:
             sh.tag = tag
             if bloc.org == loc.org:
                 sh.kind = "transfer"
-            hook = self.ship_hooks.get(loc.idx) if self.ship_hooks else None
-            if hook is not None and not holder and label is None and hook(self, sh, day):
-                del self.ship_hooks[loc.idx]
-                continue
+            if self.ship_hooks and not holder and label is None:
+                taken = next((h for h in self.ship_hooks if loc.idx in h[0] and h[1](self, sh, day)), None)
+                if taken is not None:
+                    self.ship_hooks.remove(taken)
+                    continue
             # split shipments: part today, the rest tomorrow under the same purchase order
             if (len(sh.pkgs) >= 4 and not holder and label is None
                     and self.noise_rng.random() < 0.04 * self.cfg.noise):
@@ -890,11 +938,11 @@ class Simulation:
     def _reroute(self, buyer: int, prod: int, qty: int, failed: int, day: int) -> None:
         """Shortage: the dispenser buys from whoever has stock, often far away or through a secondary."""
         cands = []
-        for loc in self.locs:
-            if loc.role == "dc" and loc.idx != failed:
-                s = self.stock[loc.idx].get(prod)
+        for li in self.dc_locs:
+            if li != failed:
+                s = self.stock[li].get(prod)
                 if s is not None and (s.loose or s.cases):
-                    cands.append(loc.idx)
+                    cands.append(li)
         if not cands:
             return
         supplier = self.rng.choice(cands)
@@ -991,16 +1039,30 @@ class Simulation:
             self.short_lots.append(lot.idx)
         return lot
 
+    def produce_short_dated(self, prod: int, day: int, expiry_day: int, cases: int = 2) -> Lot:
+        """A lot packaged from old bulk, expiring on a given day, put first in line at the plant."""
+        p = self.products[prod]
+        plant = self.locs[self.orgs[p.mfr].locations[0]]
+        self.lot_plan[prod].insert(0, (day, expiry_day))
+        s = self.stock[plant.idx].setdefault(prod, Stock())
+        before = list(s.cases)
+        s.cases.clear()
+        self.produce(plant, prod, cases, day, cases=cases)
+        made = list(s.cases)
+        s.cases.clear()
+        s.cases.extend(made + before)
+        return self.lots[self.pkg_lot[self.case_pkgs[made[0]][0]]]
+
     def add_lot(self, lot: Lot) -> None:
         self.lots.append(lot)
         self.lot_exp.append(lot.expiry_day)
 
-    def produce(self, loc: Loc, prod: int, min_cases: int, day: int) -> None:
+    def produce(self, loc: Loc, prod: int, min_cases: int, day: int, cases: int | None = None) -> None:
         p = self.products[prod]
         org = self.orgs[loc.org]
         rate = float(self.exp.get(loc.idx, np.zeros(self._P))[prod])
         cover = self.rng.uniform(40, 75)
-        n_cases = max(min_cases, math.ceil(rate * cover / p.case_size), 2)
+        n_cases = cases or max(min_cases, math.ceil(rate * cover / p.case_size), 2)
         sh = self.shortage.get(prod)
         if sh and sh[0] <= day < sh[1]:
             n_cases = max(1, min_cases // 3)
@@ -1133,8 +1195,10 @@ class Simulation:
         rng = self.noise_rng
         n = self.cfg.noise
         # saleable returns (overstock, ordered in error): dispenser -> its supplier
-        for loc in self.disp_locs:
-            if loc.first_day > day or rng.random() >= 0.006 * n:
+        k = self.np.binomial(len(self.disp_locs), min(1.0, 0.006 * n))
+        for i in sorted(self.np.choice(len(self.disp_locs), size=k, replace=False).tolist()) if k else []:
+            loc = self.disp_locs[i]
+            if loc.first_day > day:
                 continue
             stock = self.stock[loc.idx]
             prods = [p for p, s in stock.items() if len(s.loose) >= 2]
@@ -1158,18 +1222,28 @@ class Simulation:
                 self.ship(sh, day, self.t_at(loc, day, 12.0, 18.0))
         if day % 7 == 3:
             self.expire(day)
+        # short-dated stock set aside at picking goes back once it has expired
         for loc_idx, held in list(self.expired_hold.items()):
-            if held and rng.random() < 0.3:
-                self.expired_hold[loc_idx] = []
-                loc = self.locs[loc_idx]
-                pkgs: list[int] = []
-                for item, is_case in held:
-                    if is_case:
-                        self.unpack_case(loc, item, self.t_at(loc, day, 9.0, 10.0))
-                        pkgs.extend(self.case_pkgs.pop(item))
-                    else:
-                        pkgs.append(item)
-                self.return_to_rd(loc, pkgs, day, "expired", tag="expiry_return")
+            if not held or rng.random() >= 0.3:
+                continue
+            lot_exp, lot_of, case_pkgs = self.lot_exp, self.pkg_lot, self.case_pkgs
+            due = [(item, is_case) for item, is_case in held
+                   if lot_exp[lot_of[case_pkgs[item][0] if is_case else item]] <= day]
+            if not due:
+                continue
+            self.expired_hold[loc_idx] = [h for h in held if h not in due]
+            loc = self.locs[loc_idx]
+            pkgs: list[int] = []
+            for item, is_case in due:
+                if is_case:
+                    self.unpack_case(loc, item, self.t_at(loc, day, 9.0, 10.0))
+                    pkgs.extend(case_pkgs.pop(item))
+                else:
+                    pkgs.append(item)
+            lot = self.lots[lot_of[pkgs[0]]]
+            if self.scenarios is not None and self.scenarios.divert_expired(self, loc, lot, pkgs, day):
+                continue
+            self.return_to_rd(loc, pkgs, day, "expired", tag="expiry_return")
 
     def return_to_rd(self, loc: Loc, pkgs: list[int], day: int, reason: str, tag: str, label: Any = None) -> None:
         """Segregate non-saleable packages and send them to a reverse distributor for destruction."""
@@ -1251,7 +1325,7 @@ class Simulation:
 
     def recall(self, prod: int, day: int, lot_idx: int | None = None) -> Lot | None:
         """A manufacturer recalls a lot: class-level notice, then every holder returns its stock."""
-        lots = [i for i in self.lots_of.get(prod, []) if self.lots[i].made_day < day - 3]
+        lots = [i for i in self.lots_of.get(prod, []) if self.lots[i].made_day < day - 3 and not self.lots[i].short]
         if lot_idx is None:
             if not lots:
                 return None
@@ -1304,13 +1378,15 @@ class Simulation:
         corrective = self.ids.next()
         extra = self.parties(sh, dl)
         wrong = [*self.shipment_epcs(sh, dl), self.epc(s.loose[0], dl)]
+        # the retraction and its correction are sent once the mistake is found, in a later document
+        defer = 1 + int((t_fix - day * DAY_MS) // DAY_MS)
         self.emit_object(seller, sh.t_ship, wrong, "OBSERVE", "shipping", sh.disposition, extra=extra,
-                         biz_location=False, eid=eid, tag="error_declaration", late=False,
+                         biz_location=False, eid=eid, tag="error_declaration", late=False, defer_days=defer,
                          error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "incorrect_data",
                                             "correctiveEventIDs": [corrective]})
         self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping", sh.disposition,
                          extra=extra, biz_location=False, eid=corrective, tag=("corrective_event", self.transfer_key(sh)),
-                         late=False, edge=None)
+                         late=False, defer_days=defer)
         sh.ship_event = corrective
         self.agenda[sh.arrive_day].append(("receive", sh))
 
@@ -1326,7 +1402,7 @@ class Simulation:
                                   tag="duplicate_scan", late=False)
         t_fix = t + int(self.noise_rng.uniform(1, 48) * HOUR_MS)
         self.emit_object(seller, t, epcs, "OBSERVE", "shipping", "in_transit", extra=extra, biz_location=False,
-                         eid=eid, tag="error_declaration", late=False,
+                         eid=eid, tag="error_declaration", late=False, defer_days=1 + int((t_fix - day * DAY_MS) // DAY_MS),
                          error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "did_not_occur"})
 
     def _ship_and_void(self, sh: Shipment, day: int) -> None:

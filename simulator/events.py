@@ -83,28 +83,12 @@ class Clock:
 class EventIds:
     """Deterministic RFC 4122 version-4 UUID URNs from a dedicated random stream."""
 
-    BATCH = 4096
-
     def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"event-ids/{seed}")
-        self._pool: list[str] = []
-
-    def _refill(self) -> None:
-        h = self._rng.randbytes(16 * self.BATCH).hex()
-        variant = "89ab"
-        pool = []
-        for i in range(0, 32 * self.BATCH, 32):
-            pool.append(
-                "urn:uuid:" + h[i : i + 8] + "-" + h[i + 8 : i + 12] + "-4" + h[i + 13 : i + 16] + "-"
-                + variant[int(h[i + 16], 16) & 3] + h[i + 17 : i + 20] + "-" + h[i + 20 : i + 32]
-            )
-        pool.reverse()
-        self._pool = pool
+        self._bits = random.Random(f"event-ids/{seed}").getrandbits
 
     def next(self) -> str:
-        if not self._pool:
-            self._refill()
-        return self._pool.pop()
+        g = self._bits
+        return "urn:uuid:%08x-%04x-4%03x-%04x-%012x" % (g(32), g(16), g(12), 0x8000 | g(14), g(48))
 
 
 def party_lists(

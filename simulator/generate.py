@@ -16,7 +16,6 @@ No Django here.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import time
@@ -83,12 +82,16 @@ def generate(
     noise: float = 1.0,
     missing: float = 1.0,
     late: float = 1.0,
+    events: int | None = None,
     progress: Any = None,
 ) -> RunResult:
+    """Generate one run. ``events`` overrides the scale's target number of events (approximate)."""
     t0 = time.perf_counter()
     spec = SCALES[scale]
     n_days = days or spec.days
     target = spec.target_events if days is None else int(spec.target_events * n_days / spec.days)
+    if events is not None:
+        target = events
     geo = load_geography()
     net = build_network(seed, spec, geo)
     clock = Clock(start, n_days)
@@ -118,7 +121,7 @@ def generate(
         "target_events": target,
         "counts": {
             "events": sink.events_written,
-            "documents": len(sink.documents),
+            "documents": sink.document_count,
             "labelled_events": sink.labels_written,
             "lookalike_tags": sink.tags_written,
             "organizations": len(net.orgs),
@@ -153,11 +156,6 @@ def generate(
     if out_dir is not None:
         _write_json(out_dir / "partners.json", partners)
         _write_json(out_dir / "stats.json", stats)
-        with open(out_dir / "documents.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["file", "sender_gln", "events", "first_event_time"])
-            for name, gln, n, _day, first in sink.documents:
-                w.writerow([name, gln, n, first])
         # speed varies between runs: keep it out of the byte-identical files
         stable = {k: v for k, v in manifest.items() if k != "speed"}
         _write_json(out_dir / "manifest.json", stable)

@@ -87,18 +87,26 @@ def biz_transaction(gln: str, number: str) -> str:
     return f"urn:epcglobal:cbv:bt:{gln}:{number}"
 
 
-# Serial numbers: a bijection of the package number, so serials look random, never collide
-# within a GTIN, and need no storage. DSCSA allows up to 20 alphanumerics.
-_NUM_MOD = 10**12
-_NUM_MUL = 387_420_489_017  # odd, not a multiple of 5: invertible mod 10**12
-_ALNUM_MOD = 16**11
-_ALNUM_MUL = 0x5DEECE66D  # odd: invertible mod 16**11
+# Serial numbers: a bijection of the package number, so serials look random, never collide within a
+# GTIN, and need no storage. DSCSA allows up to 20 alphanumerics. Two multiply-xorshift rounds on 40
+# bits (each step invertible) hide the order in which packages were made.
+_MASK40 = (1 << 40) - 1
+_M1 = 0x9E3779B97F & _MASK40 | 1
+_M2 = 0xBF58476D1D & _MASK40 | 1
+
+
+def _mix40(x: int) -> int:
+    x = (x * _M1) & _MASK40
+    x ^= x >> 19
+    x = (x * _M2) & _MASK40
+    return x ^ (x >> 21)
 
 
 def serial_numeric(n: int, salt: int) -> str:
-    return "%012d" % ((n * _NUM_MUL + salt) % _NUM_MOD)
+    """13 digits."""
+    return "%013d" % _mix40((n + salt) & _MASK40)
 
 
 def serial_alnum(n: int, salt: int) -> str:
-    """11 characters of 0-9A-F: alphanumeric, as some labelers print them."""
-    return "%011X" % ((n * _ALNUM_MUL + salt) % _ALNUM_MOD)
+    """10 characters of 0-9A-F: alphanumeric, as some labelers print them."""
+    return "%010X" % _mix40((n + salt) & _MASK40)

@@ -388,7 +388,11 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
         net.regionals.append(org.idx)
     rest = [r for r in single if r not in (multi + single)[: spec.regional]]
     rng.shuffle(rest)
-    for rank in rest[: spec.secondary]:
+    # Secondary wholesalers: mostly local, but some sell nationwide from far away (legitimately).
+    distant = [r for r in other_families if len(family_sites(r)) == 1 and r not in regional_candidates]
+    rng.shuffle(distant)
+    n_far = spec.secondary // 3 if spec.divisions else 0
+    for rank in rest[: spec.secondary - n_far] + distant[:n_far]:
         fips = family_sites(rank)[0]
         org = net.add_org("secondary_wholesaler", names.business("secondary_wholesaler"),
                           net.new_prefix(9, rng.choice(["10", "11"])), counties[fips].state)

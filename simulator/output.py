@@ -36,6 +36,7 @@ class Sink:
         self.seq = 0
         self.doc_seq = 0
         self.buf: dict[int, list[Entry]] = {}
+        self.first_seq: dict[int, int] = {}  # oldest sequence number in a buffer that got held-back events
         self.held: dict[int, list[tuple[int, Entry]]] = {}  # late uploads: (release day, entry)
         self.events_written = 0
         self.labels_written = 0
@@ -53,19 +54,30 @@ class Sink:
         self.label_rows: list[dict] = []
         self.tag_rows: list[dict] = []
         self._months: set[str] = set()
+        self.document_count = 0
         if out_dir is not None:
             (out_dir / "documents").mkdir(parents=True, exist_ok=True)
             self._labels = open(out_dir / "labels.jsonl", "w", encoding="utf-8")  # noqa: SIM115
             self._tags = open(out_dir / "lookalikes.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+            # the index is streamed too: a large run has hundreds of thousands of documents
+            self._index = open(out_dir / "documents.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self._index.write("file,sender_gln,events,first_event_time\n")
         else:
-            self._labels = self._tags = None
+            self._labels = self._tags = self._index = None
 
     # --- intake ---
 
-    def emit(self, org: int, t: int, text: str, eid: str, etime: str, step: str, *, dep: int = -1, label: Any = None,
-             tag: Any = None, edge: Any = None, late_days: int = 0, error: bool = False) -> None:
-        if dep >= 0 and dep != org and self.buf.get(dep):
-            self.flush(dep)
+    def emit(self, org: int, t: int, text: str, eid: str, etime: str, step: str, *, dep: int = -1, dep_seq: int = 0,
+             label: Any = None, tag: Any = None, edge: Any = None, late_days: int = 0, error: bool = False,
+             defer_days: int = 0) -> int:
+        """Buffer one event; returns its sequence number. dep/dep_seq: the event (of another partner) this one
+        follows from, which must be written first. late_days: a late upload (tagged); defer_days: sent in a later
+        document, on time for what it is (an errorDeclaration follows the event it retracts)."""
+        if dep >= 0 and dep != org:
+            buf = self.buf.get(dep)
+            # entries of a buffer are in sequence order, except held-back ones merged in: check the oldest
+            if buf and min(buf[0][1], self.first_seq.get(dep, buf[0][1])) <= dep_seq:
+                self.flush(dep)
         self.seq += 1
         key = (org, step)
         counts = self.by_org_step
@@ -83,23 +95,24 @@ class Sink:
         if tag is not None:
             self._tag(eid, etime, tag)
         entry = (t, self.seq, text, etime)
-        if late_days > 0:
-            self.held.setdefault(org, []).append((self.day + late_days, entry))
-            self.late_events += 1
-            return
+        if late_days > 0 or defer_days > 0:
+            self.held.setdefault(org, []).append((self.day + max(late_days, defer_days), entry))
+            self.late_events += late_days > 0
+            return self.seq
         buf = self.buf.get(org)
         if buf is None:
             buf = self.buf[org] = []
         buf.append(entry)
         if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
             self.flush(org)
+        return self.seq
 
     def add_edge(self, src: int, dst: int, packages: int) -> None:
         e = self.edges[(src, dst)]
         e[0] += 1
         e[1] += packages
 
-    def emit_plain(self, org: int, t: int, text: str, etime: str, step: str) -> None:
+    def emit_plain(self, org: int, t: int, text: str, etime: str, step: str) -> int:
         """emit() for the common case: no dependency, label, tag, edge or delay."""
         self.seq += 1
         key = (org, step)
@@ -111,6 +124,7 @@ class Sink:
         buf.append((t, self.seq, text, etime))
         if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
             self.flush(org)
+        return self.seq
 
     def end_of_day(self, day: int) -> None:
         for org, held in list(self.held.items()):
@@ -119,7 +133,10 @@ class Sink:
             due = [e for d, e in held if d <= day]
             if due:
                 self.held[org] = [(d, e) for d, e in held if d > day]
+                # held-back events travel in an upload of their own
+                self.flush(org)
                 self.buf.setdefault(org, []).extend(due)
+                self.first_seq[org] = min(e[1] for e in due)
         for org in sorted(self.buf, key=lambda o: (self.orgs[o].tier, o)):
             if self.buf[org] and (day + 1) % self.orgs[org].window_days == 0:
                 self.flush(org)
@@ -135,6 +152,7 @@ class Sink:
         if self._labels:
             self._labels.close()
             self._tags.close()
+            self._index.close()
 
     @property
     def by_step(self) -> Counter[str]:
@@ -157,6 +175,7 @@ class Sink:
         if not entries:
             return
         self.buf[org_idx] = []
+        self.first_seq.pop(org_idx, None)
         entries.sort()
         org = self.orgs[org_idx]
         for start in range(0, len(entries), MAX_EVENTS_PER_DOCUMENT):
@@ -176,7 +195,11 @@ class Sink:
                 fh.write(body)
         else:
             self.memory_docs.append((org.idx, body))
-        self.documents.append((name, org.gln, len(chunk), self.day, chunk[0][3]))
+        if self._index is not None:
+            self._index.write(f"{name},{org.gln},{len(chunk)},{chunk[0][3]}\n")
+        else:
+            self.documents.append((name, org.gln, len(chunk), self.day, chunk[0][3]))
+        self.document_count += 1
         self.events_written += len(chunk)
 
     def _label(self, eid: str, etime: str, label: Any) -> None:

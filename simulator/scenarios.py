@@ -122,7 +122,7 @@ class ScenarioBook:
         self.incidents: list[Incident] = []
         self.by_day: dict[int, list[Incident]] = {}
         self.recall_divert: dict[int, tuple[Incident, int]] = {}  # lot -> (incident, holder loc or -1)
-        self.expiry_divert: dict[tuple[int, int], Incident] = {}  # (prod, expiry day) -> incident
+        self.expiry_armed: list[Incident] = []  # expired-lot incidents waiting for expired stock
 
     # ------------------------------------------------------------------ planning
 
@@ -189,12 +189,13 @@ class ScenarioBook:
         return True
 
     def divert_expired(self, sim: Simulation, loc: Any, lot: Lot, pkgs: list[int], day: int) -> bool:
-        inc = self.expiry_divert.get((lot.prod, lot.expiry_day))
-        if inc is None or not pkgs or inc.fired:
+        """An armed incident takes the first expired stock found on or after its day (any product)."""
+        if not pkgs or loc.role not in ("dc",) + DISPENSER_ROLES or sim.orgs[loc.org].scenario_actor:
             return False
-        if loc.role not in ("dc",) + DISPENSER_ROLES:
+        inc = next((i for i in self.expiry_armed if i.day <= day + 7), None)
+        if inc is None:
             return False
-        del self.expiry_divert[(lot.prod, lot.expiry_day)]
+        self.expiry_armed.remove(inc)
         _reentry_onward(self, sim, inc, loc.idx, pkgs, max(day, lot.expiry_day) + self.rng.randint(1, 6), "expired")
         return True
 
@@ -232,7 +233,7 @@ class ScenarioBook:
                           licence_status="active" if licensed else "none", authorized=licensed, first_day=day)
         org.scenario_actor = True
         org.window_days = 3
-        org.lot_level = rng.random() < 0.3
+        org.lot_level = rng.random() < 0.15
         lat, lon = net.facility_point(site.county_fips)
         loc = net.add_loc(org, "dc", f"{org.name} warehouse", lat, lon, site.county_fips, first_day=day)
         sim._grow_locs()
@@ -252,13 +253,20 @@ class ScenarioBook:
         """(location, product) pairs holding at least min_loose packages (loose or in sealed cases)."""
         out = []
         pset = set(prods)
-        for loc in sim.locs:
-            if loc.role not in roles or loc.idx == exclude or sim.orgs[loc.org].scenario_actor:
-                continue
+        cands = [loc for loc in sim.locs if loc.role in roles and loc.idx != exclude
+                 and not sim.orgs[loc.org].scenario_actor]
+        if len(cands) > 400:  # a sample keeps large networks fast; the choice stays random
+            cands = sorted(self.rng.sample(cands, 400), key=lambda loc: loc.idx)
+        for loc in cands:
             for prod, s in sim.stock[loc.idx].items():
                 if prod in pset and len(s.loose) + len(s.cases) * sim.products[prod].case_size >= min_loose:
                     out.append((loc.idx, prod))
         return out
+
+    @staticmethod
+    def has_stock(sim: Simulation, loc_idx: int, prod: int) -> bool:
+        s = sim.stock[loc_idx].get(prod)
+        return s is not None and bool(s.loose or s.cases)
 
     def take(self, sim: Simulation, loc_idx: int, prod: int, n: int, remove: bool = True) -> list[int]:
         """Packages out of a location's stock without any event (off the record)."""
@@ -370,7 +378,8 @@ def prepare_counterfeit(book: ScenarioBook, sim: Simulation, inc: Incident, i: i
     opened = max(1, inc.day - book.rng.randint(20, 35))
     anchor = book.rng.choice(book.active_dispensers(sim, 0))
     loc = book.new_actor(sim, opened, near=anchor.idx)
-    loc.primary = sim.net.nearest(loc.idx, [d for o in sim.net.nationals for d in sim.net.dcs_of(o)])
+    serving = [d for o in sim.net.nationals for d in sim.net.dcs_of(o) if d in sim.exp and sim.exp[d].sum() > 0]
+    loc.primary = sim.net.nearest(loc.idx, serving)
     customers = sorted(book.active_dispensers(sim, 0), key=lambda c: (sim.net.distance(loc.idx, c.idx), c.idx))[:4]
     import numpy as np
 
@@ -380,6 +389,7 @@ def prepare_counterfeit(book: ScenarioBook, sim: Simulation, inc: Incident, i: i
         exp += c.rate * (sim.mix_h if c.role == "hospital" else sim.mix_r) * 0.12
     exp[[p.idx for p in sim.products if p.repack_of >= 0]] = 0.0
     sim.exp[loc.idx] = exp
+    sim.exp[loc.primary] = sim.exp[loc.primary] + exp
     inc.data["actor"] = loc.idx
     inc.data["customers"] = [c.idx for c in customers]
 
@@ -449,6 +459,8 @@ def start_diversion(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
     else:
         broker = book.new_actor(sim, day, near=d_loc, far=inc.subtlety < 0.4)
         end = d.primary  # back to the wholesaler that sold it: a loop
+        if sim.locs[end].role == "chain_dc":
+            end = sim.locs[end].primary
         first = book.shipment(sim, inc, d_loc, broker.idx, pkgs, role="outbound", recv_role="broker_receive",
                               on_receive=_hold)
         inc.variant = "sold to a new broker, back to the original wholesaler"
@@ -474,9 +486,12 @@ def start_travel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -
         dcs = [x for x in dcs if any(p in sim.stock[x] for p in prods)]
         if not dcs:
             return
+        dcs = [x for x in dcs if any(book.has_stock(sim, x, p) for p in prods)]
+        if not dcs:
+            return
         dcs.sort(key=lambda x: (abs(sim.net.distance(victim.idx, x) - 600), x))
         seller = sim.locs[dcs[0]]
-        prod = next(p for p in prods if p in sim.stock[seller.idx])
+        prod = next(p for p in prods if book.has_stock(sim, seller.idx, p))
         pkgs = book.take(sim, seller.idx, prod, rng.randint(1, 5))
         inc.variant = "established distributor, receipt stamped hours before the shipment"
     else:
@@ -621,18 +636,52 @@ def start_reappearing(book: ScenarioBook, sim: Simulation, inc: Incident, day: i
 def prepare_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) -> None:
     inc.variant = "recalled" if i % 2 == 0 else "expired"
     if inc.variant == "expired":
-        prods = _retail_products(sim, valuable=False)
-        prod = prods[i % len(prods)]
-        produce_from = max(0, inc.day - 45)
-        sim.lot_plan[prod].append((produce_from, inc.day))
-        sim.lot_plan[prod].sort()
-        book.expiry_divert[(prod, inc.day)] = inc
+        # make sure some lot expires around the incident: a short-dated lot (packaged from old bulk)
+        prods = [p for p in _retail_products(sim, valuable=False)
+                 if sim.products[p].supply_loc == sim.orgs[sim.products[p].mfr].locations[0]]
+        prods = prods or _retail_products(sim, valuable=False)
+        prod = prods[(len(prods) // 2 + i) % len(prods)]
         inc.data["prod"] = prod
+        made = max(1, inc.day - book.rng.randint(30, 40))
+
+        def short_lot(s: Simulation, d: int) -> None:
+            inc.data["lot"] = s.produce_short_dated(prod, d, inc.day, cases=4).idx
+
+        def set_aside(s: Simulation, d: int) -> None:
+            # a week or two before expiry the holder puts some of the lot aside instead of selling or returning it
+            lot = inc.data.get("lot")
+            if lot is None or inc not in book.expiry_armed:
+                return
+            held = []
+            for li, st in enumerate(s.stock):
+                x = st.get(prod)
+                if x is None or s.orgs[s.locs[li].org].scenario_actor or s.locs[li].role not in ("dc",) + DISPENSER_ROLES:
+                    continue
+                n = sum(1 for p in x.loose if s.pkg_lot[p] == lot)
+                n += sum(len(s.case_pkgs[c]) for c in x.cases if s.pkg_lot[s.case_pkgs[c][0]] == lot)
+                if n:
+                    held.append((n, li))
+            if not held:
+                return  # sold through: the armed incident waits for any expired stock instead
+            _n, li = max(held)
+            x = s.stock[li][prod]
+            while x.cases and sum(1 for p in x.loose if s.pkg_lot[p] == lot) < 12:
+                x.loose.extend(s.case_pkgs.pop(x.cases.popleft()))
+            mine = [p for p in x.loose if s.pkg_lot[p] == lot][: (4 if inc.camouflaged else 12)]
+            x.loose = type(x.loose)(p for p in x.loose if p not in mine)
+            book.expiry_armed.remove(inc)
+            when = s.lots[lot].expiry_day + book.rng.randint(1, 6)
+            s.agenda[max(d + 1, when)].append(("call", lambda s2, d2: _reentry_onward(book, s2, inc, li, mine, d2,
+                                                                                      "expired")))
+
+        sim.agenda[made].append(("call", short_lot))
+        sim.agenda[max(made + 1, inc.day - book.rng.randint(8, 14))].append(("call", set_aside))
+        book.expiry_armed.append(inc)
 
 
 def start_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     if inc.variant != "recalled":
-        return  # the expiry sweep calls back through ScenarioBook.divert_expired
+        return  # armed: the next expiry sweep on or after this day calls back through divert_expired
     rng = book.rng
     roles = ("dc",) if inc.camouflaged else ("dc", "pharmacy")
     prods = [p.idx for p in sim.products if p.repack_of < 0]
@@ -644,6 +693,7 @@ def start_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     s = sim.stock[holder][prod]
     lot_of = sim.pkg_lot
     lot_ids = [lot_of[p] for p in s.loose] + [lot_of[sim.case_pkgs[c][0]] for c in s.cases]
+    lot_ids = [x for x in lot_ids if not sim.lots[x].short] or lot_ids
     lot_idx = max(set(lot_ids), key=lambda x: (lot_ids.count(x), x))
     book.recall_divert[lot_idx] = (inc, holder)
     sim.recall(prod, day, lot_idx)
@@ -697,7 +747,6 @@ def _reentry_onward(book: ScenarioBook, sim: Simulation, inc: Incident, holder: 
 def start_theft(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
     dcs = [x for o in sim.net.nationals for x in sim.net.dcs_of(o)]
-    dc = rng.choice(dcs)
 
     def steal(s: Simulation, sh: Shipment, d: int) -> bool:
         if len(sh.pkgs) < (2 if inc.camouflaged else 3):
@@ -714,7 +763,7 @@ def start_theft(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) ->
         s.agenda[max(d + 3, surface_day)].append(("call", lambda s2, d2: _surface(book, s2, inc, sh, d2)))
         return True
 
-    sim.ship_hooks[dc] = steal
+    sim.ship_hooks.append((set(dcs), steal))  # the next suitable shipment from any national DC
 
 
 def _surface(book: ScenarioBook, sim: Simulation, inc: Incident, stolen: Shipment, day: int) -> None:

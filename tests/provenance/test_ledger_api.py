@@ -67,7 +67,11 @@ def run_verifier(bundle: dict, tmp_path: Path, *args: str) -> subprocess.Complet
     path.write_text(json.dumps(bundle))
     return subprocess.run(
         [sys.executable, "-m", "provenance.ledger.verify", str(path), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -76,8 +80,9 @@ def test_a_partner_verifies_an_event_its_inclusion_proof_and_the_latest_checkpoi
     event_id = chain[2]
     event = ok(bob.client.get(f"/epcis/events/{quote(event_id, safe='')}"))
     checkpoint = ok(bob.client.get("/api/ledger/checkpoints/latest"))
-    proof = ok(bob.client.get("/api/ledger/proofs/inclusion", {"event_id": event_id,
-                                                              "tree_size": checkpoint["tree_size"]}))
+    proof = ok(
+        bob.client.get("/api/ledger/proofs/inclusion", {"event_id": event_id, "tree_size": checkpoint["tree_size"]})
+    )
     keys = ok(bob.client.get("/api/ledger/keys"))
 
     # With nothing but the wire format and RFC 9162 / Ed25519:
@@ -86,15 +91,28 @@ def test_a_partner_verifies_an_event_its_inclusion_proof_and_the_latest_checkpoi
     entry = base64.b64decode(proof["entry"])
     assert f"\nevent_id={event_id}\n".encode() in entry
     assert decode_entry(entry).seq == proof["leaf_index"] == 2
-    merkle.verify_inclusion(merkle.leaf_hash(entry), proof["leaf_index"], proof["tree_size"],
-                            [bytes.fromhex(h) for h in proof["audit_path"]], verified.root_hash)
+    merkle.verify_inclusion(
+        merkle.leaf_hash(entry),
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        verified.root_hash,
+    )
     assert event["eventID"] == event_id
 
     # And with the standalone verifier, pinning the key as an auditor would.
-    bundle = make_bundle(checkpoint=checkpoint, keys=keys, events=[
-        bundle_event(event_id=event_id, leaf_index=proof["leaf_index"], entry=entry,
-                     audit_path=[bytes.fromhex(h) for h in proof["audit_path"]])
-    ])
+    bundle = make_bundle(
+        checkpoint=checkpoint,
+        keys=keys,
+        events=[
+            bundle_event(
+                event_id=event_id,
+                leaf_index=proof["leaf_index"],
+                entry=entry,
+                audit_path=[bytes.fromhex(h) for h in proof["audit_path"]],
+            )
+        ],
+    )
     result = run_verifier(bundle, tmp_path, "--key", public_key_b64(TEST_KEY))
     assert result.returncode == 0, result.stderr
     assert "1 of 1 proven included" in result.stdout
@@ -128,11 +146,19 @@ def test_a_serial_trace_follows_the_package_into_the_case_that_carried_it(alice,
     packs = [f.sgtin_urn("0700001", f"S{i}") for i in range(2)]
     case = f.sscc_urn("0700001", "0000000011")
     capture(alice.client, f.commissioning(ALICE_GLN, packs))
-    capture(alice.client, {
-        "type": "AggregationEvent", "eventTime": "2026-11-01T09:00:00.000-05:00", "eventTimeZoneOffset": "-05:00",
-        "parentID": case, "childEPCs": packs, "action": "ADD", "bizStep": "packing",
-        "readPoint": {"id": f.sgln_urn(ALICE_GLN)},
-    })
+    capture(
+        alice.client,
+        {
+            "type": "AggregationEvent",
+            "eventTime": "2026-11-01T09:00:00.000-05:00",
+            "eventTimeZoneOffset": "-05:00",
+            "parentID": case,
+            "childEPCs": packs,
+            "action": "ADD",
+            "bizStep": "packing",
+            "readPoint": {"id": f.sgln_urn(ALICE_GLN)},
+        },
+    )
     capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, [case]))
     capture(alice.client, f.commissioning(ALICE_GLN, [f.sgtin_urn("0700001", "OTHER")]))
 
@@ -160,8 +186,13 @@ def test_consistency_proofs_between_two_checkpoints_verify(chain, alice, operato
 
     proof = ok(operator.client.get("/api/ledger/proofs/consistency", {"first": 3, "second": 8}))
     assert (proof["first"], proof["second"]) == (3, 8)
-    merkle.verify_consistency(3, 8, bytes.fromhex(first.root_hash), bytes.fromhex(second.root_hash),
-                              [bytes.fromhex(h) for h in proof["consistency_path"]])
+    merkle.verify_consistency(
+        3,
+        8,
+        bytes.fromhex(first.root_hash),
+        bytes.fromhex(second.root_hash),
+        [bytes.fromhex(h) for h in proof["consistency_path"]],
+    )
 
     # A trace can carry the same proof; an auditor checks it against the checkpoint they kept.
     kept = ok(alice.client.get("/api/ledger/checkpoints", {"tree_size": 3}))["results"][0]
@@ -209,8 +240,9 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(chain, alice, settings):
     call_command("verify_ledger", stdout=open(os.devnull, "w"))  # noqa: SIM115
 
 
-@pytest.mark.parametrize(("who", "status"), [("alice", 200), ("bob", 404), ("operator", 200),
-                                             ("staff_client", 200), ("anonymous", 401)])
+@pytest.mark.parametrize(
+    ("who", "status"), [("alice", 200), ("bob", 404), ("operator", 200), ("staff_client", 200), ("anonymous", 401)]
+)
 def test_an_inclusion_proof_is_served_only_for_an_event_the_caller_may_read(request, alice, bob, who, status):
     event_id = f.new_event_id()
     capture(alice.client, f.commissioning(ALICE_GLN, [f.sgtin_urn("0700001", "PRIVATE")], event_id=event_id))
@@ -263,7 +295,8 @@ def test_checkpoints_are_listed_newest_first_filtered_and_paginated(chain, alice
     page = ok(alice.client.get("/api/ledger/checkpoints", {"limit": 2}))
     assert len(page["results"]) == 2
     rest = ok(alice.client.get(page["next"]))
-    assert len(rest["results"]) == 1 and rest["next"] is None
+    assert len(rest["results"]) == 1
+    assert rest["next"] is None
     ids = [c["timestamp"] for c in page["results"] + rest["results"]]
     assert ids == sorted(ids, reverse=True)
     assert ok(alice.client.get("/api/ledger/checkpoints", {"min_tree_size": 4}))["results"] == []
@@ -279,7 +312,8 @@ def test_the_latest_checkpoint_is_in_the_wire_format(chain, alice, anonymous):
     latest = ok(alice.client.get("/api/ledger/checkpoints/latest"))
     assert set(latest) == {"tree_size", "root_hash", "timestamp", "key_id", "signature", "note"}
     assert latest["note"] == f"ledger.test/dscsa\n3\n{base64.b64encode(bytes.fromhex(issued.root_hash)).decode()}\n"
-    assert latest["timestamp"].endswith("Z") and len(latest["timestamp"]) == 27
+    assert latest["timestamp"].endswith("Z")
+    assert len(latest["timestamp"]) == 27
     assert latest["key_id"].startswith("ledger.test/dscsa+")
     assert ok(alice.client.get("/api/ledger/keys")) == [
         {"key_id": latest["key_id"], "algorithm": "Ed25519", "public_key": public_key_b64(TEST_KEY)}
@@ -307,7 +341,7 @@ def test_the_periodic_task_signs_what_is_new_and_expires_with_its_interval(chain
     assert entry == {"task": "provenance.tasks.checkpoint_periodic", "schedule": 30.0, "options": {"expires": 30.0}}
 
 
-def test_without_a_configured_key_development_signs_with_a_generated_key_kept_private(chain, settings, tmp_path, caplog):
+def test_without_a_key_development_signs_with_a_generated_key_kept_private(chain, settings, tmp_path, caplog):
     settings.LEDGER_SIGNING_KEY = ""
     settings.BASE_DIR = tmp_path
     first = checkpoint_issue()
@@ -340,5 +374,10 @@ def test_the_ledger_endpoints_are_in_the_schema_without_warnings():
     schema = SchemaGenerator(patterns=[path("api/", include(api_urlpatterns))]).get_schema(request=None, public=True)
     problems = list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
     assert problems == []
-    assert {"/api/ledger/checkpoints/latest", "/api/ledger/keys", "/api/ledger/proofs/inclusion",
-            "/api/ledger/proofs/consistency", "/api/lots/{gtin}/{lot}/trace"} <= set(schema["paths"])
+    assert {
+        "/api/ledger/checkpoints/latest",
+        "/api/ledger/keys",
+        "/api/ledger/proofs/inclusion",
+        "/api/ledger/proofs/consistency",
+        "/api/lots/{gtin}/{lot}/trace",
+    } <= set(schema["paths"])

@@ -134,8 +134,10 @@ def test_rows_removed_from_the_end_with_the_head_rewound_are_named_as_removed(le
 def _copy_row(seq_from: int, seq_to: int, event_id: str) -> None:
     columns = [f.column for f in CustodyEvent._meta.concrete_fields if f.column not in ("seq", "event_id")]
     listed = ", ".join(columns)
-    sql(f"INSERT INTO {EVENTS} (seq, event_id, {listed}) SELECT %s, %s, {listed} FROM {EVENTS} WHERE seq = %s",
-        [seq_to, event_id, seq_from])
+    sql(
+        f"INSERT INTO {EVENTS} (seq, event_id, {listed}) SELECT %s, %s, {listed} FROM {EVENTS} WHERE seq = %s",
+        [seq_to, event_id, seq_from],
+    )
 
 
 def test_a_row_inserted_beyond_the_tree_is_named_as_inserted(ledger):
@@ -156,8 +158,10 @@ def test_a_duplicate_sequence_number_is_named_as_inserted(ledger):
     # On PostgreSQL the key is (seq, record_time): a second row with seq 2 fits in the table.
     columns = [f.column for f in CustodyEvent._meta.concrete_fields if f.column not in ("seq", "record_time")]
     listed = ", ".join(columns)
-    sql(f"INSERT INTO {EVENTS} (seq, record_time, {listed}) "
-        f"SELECT seq, record_time + interval '1 second', {listed} FROM {EVENTS} WHERE seq = 2")
+    sql(
+        f"INSERT INTO {EVENTS} (seq, record_time, {listed}) "
+        f"SELECT seq, record_time + interval '1 second', {listed} FROM {EVENTS} WHERE seq = 2"
+    )
     assert "first problem at seq 2: inserted" in verify_fails()
 
 
@@ -194,6 +198,16 @@ def test_no_checkpoint_is_signed_over_a_rewritten_tree(ledger):
         _rewrite_tree()
     with pytest.raises(CommandError, match="does not extend checkpoint"):
         call_command("checkpoint", "--force")
+
+
+def test_a_trace_is_refused_rather_than_proven_against_a_rewritten_tree(ledger):
+    with triggers_off(EVENTS, "provenance_merklenode"):
+        sql(f"UPDATE {EVENTS} SET event_hash = 'ni:///sha-256;00?ver=CBV2.0' WHERE seq = 0")
+        _rewrite_tree()
+    capture(ledger.client, f.commissioning(ALICE_GLN, [f.sgtin_urn("0700001", "T9")], lot="NEW"))
+    response = ledger.client.get(f"/api/lots/{f.gtin('0700001')}/NEW/trace")
+    assert response.status_code == 503
+    assert "integrity check" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("field", ["root_hash", "note", "tree_size", "key_id"])
@@ -245,13 +259,23 @@ def test_a_role_that_does_not_own_the_tables_can_neither_modify_rows_nor_use_the
     sql(f"CREATE ROLE {role} LOGIN")
     sql(f"GRANT SELECT, INSERT ON {EVENTS} TO {role}")
     settings_dict = connection.settings_dict
-    app = psycopg.connect(host=settings_dict["HOST"] or "127.0.0.1", port=settings_dict["PORT"] or 5432,
-                          dbname=settings_dict["NAME"], user=role, autocommit=True)
+    app = psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        dbname=settings_dict["NAME"],
+        user=role,
+        autocommit=True,
+    )
     denied = psycopg.errors.InsufficientPrivilege
     try:
         assert app.execute(f"SELECT count(*) FROM {EVENTS}").fetchone() == (1,)
-        for statement in (f"UPDATE {EVENTS} SET action = 'DELETE'", f"DELETE FROM {EVENTS}", f"TRUNCATE {EVENTS}",
-                          f"ALTER TABLE {EVENTS} DISABLE TRIGGER ALL", "SET session_replication_role = replica"):
+        for statement in (
+            f"UPDATE {EVENTS} SET action = 'DELETE'",
+            f"DELETE FROM {EVENTS}",
+            f"TRUNCATE {EVENTS}",
+            f"ALTER TABLE {EVENTS} DISABLE TRIGGER ALL",
+            "SET session_replication_role = replica",
+        ):
             with pytest.raises(denied):
                 app.execute(statement)
         # Even granted DELETE and TRUNCATE, the teardown setting does not open the way: only the owner's does.
@@ -280,10 +304,12 @@ def test_concurrent_captures_give_a_gap_free_sequence_and_a_valid_tree(operator)
         try:
             barrier.wait()
             for d in range(documents_each):
-                events = [f.commissioning(ALICE_GLN, [f.sgtin_urn("0700001", f"C{n}D{d}E{e}")])
-                          for e in range(events_each)]
-                response = client.post("/epcis/capture", data=json.dumps(f.document(*events)),
-                                       content_type="application/json")
+                events = [
+                    f.commissioning(ALICE_GLN, [f.sgtin_urn("0700001", f"C{n}D{d}E{e}")]) for e in range(events_each)
+                ]
+                response = client.post(
+                    "/epcis/capture", data=json.dumps(f.document(*events)), content_type="application/json"
+                )
                 assert response.status_code == 202, response.content
         except BaseException as exc:  # reported below; a thread's assertion would otherwise vanish
             errors.append(exc)

@@ -19,7 +19,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--chunk", type=int, default=CHUNK, help="rows read per query (memory bound)")
         parser.add_argument(
-            "--skip-bodies", action="store_true",
+            "--skip-bodies",
+            action="store_true",
             help="do not re-hash each stored event against its received_sha256 (faster; entries and tree only)",
         )
 

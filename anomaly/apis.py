@@ -1,0 +1,188 @@
+"""/api/flags and /api/models: for signed-in compliance staff and operator API keys, never for partners.
+
+A flag concerns a partner's competitors and customers, and says what the service suspects: partners
+see their own events through /epcis, not the flags about them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from anomaly import selectors
+from anomaly.models import Flag, ModelVersion
+from provenance.auth import IsOperatorOrStaff
+from provenance.problems import ProblemError
+
+
+class FlagPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class _PartySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    gln = serializers.CharField()
+
+
+class _TransferSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    gtin = serializers.CharField()
+    lot = serializers.CharField(source="lot_number")
+    quantity = serializers.FloatField()
+    received_quantity = serializers.FloatField(allow_null=True)
+    from_party = serializers.CharField()
+    to_party = serializers.CharField()
+    ship_time = serializers.DateTimeField(allow_null=True)
+    receive_time = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField()
+
+
+class FlagOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    score = serializers.FloatField()
+    scored_by = serializers.CharField()
+    model_version = serializers.SerializerMethodField()
+    transfer = _TransferSerializer()
+    from_organization = _PartySerializer(allow_null=True)
+    to_organization = _PartySerializer(allow_null=True)
+    reasons = serializers.JSONField()
+    event_ids = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_model_version(self, flag: Flag) -> str | None:
+        return flag.model_version.version if flag.model_version_id else None
+
+
+class FlagDetailSerializer(FlagOutputSerializer):
+    explanation = serializers.JSONField()
+
+
+def _float(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ProblemError(
+            status_code=400,
+            title="The request is not valid",
+            detail=f"{name} must be a number between 0 and 1, e.g. {name}=0.9.",
+            errors=[{"field": name, "detail": f"{raw!r} is not a number"}],
+        ) from None
+
+
+def _time(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ProblemError(
+            status_code=400,
+            title="The request is not valid",
+            detail=f"{name} must be an RFC 3339 time with a UTC offset, e.g. {name}=2026-11-01T00:00:00Z.",
+            errors=[{"field": name, "detail": f"{raw!r} is not an RFC 3339 time"}],
+        )
+    return moment
+
+
+class FlagListApi(APIView):
+    permission_classes = [IsOperatorOrStaff]
+
+    @extend_schema(
+        summary="Flags raised by scoring (compliance staff and operator keys only)",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, description="open, investigating, cleared, suspect (comma-separated)"),
+            OpenApiParameter("min_score", OpenApiTypes.FLOAT),
+            OpenApiParameter("max_score", OpenApiTypes.FLOAT),
+            OpenApiParameter("partner", OpenApiTypes.STR, description="organization id or GLN, either side"),
+            OpenApiParameter("lot", OpenApiTypes.STR),
+            OpenApiParameter("gtin", OpenApiTypes.STR),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses=FlagOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        statuses = tuple(s for s in request.query_params.get("status", "").split(",") if s)
+        unknown = [s for s in statuses if s not in Flag.Status.values]
+        if unknown:
+            raise ProblemError(
+                status_code=400,
+                title="The request is not valid",
+                detail=f"Unknown status {', '.join(unknown)}; use {', '.join(Flag.Status.values)}.",
+                errors=[{"field": "status", "detail": f"unknown: {', '.join(unknown)}"}],
+            )
+        filters = selectors.FlagFilters(
+            statuses=statuses,
+            min_score=_float(request, "min_score"),
+            max_score=_float(request, "max_score"),
+            partner=request.query_params.get("partner") or None,
+            lot=request.query_params.get("lot") or None,
+            gtin=request.query_params.get("gtin") or None,
+            created_after=_time(request, "created_after"),
+            created_before=_time(request, "created_before"),
+        )
+        paginator = FlagPagination()
+        page = paginator.paginate_queryset(selectors.flag_list(filters=filters), request, view=self)
+        return paginator.get_paginated_response(FlagOutputSerializer(page, many=True).data)
+
+
+class FlagDetailApi(APIView):
+    permission_classes = [IsOperatorOrStaff]
+
+    @extend_schema(summary="One flag with its explanation", responses=FlagDetailSerializer)
+    def get(self, request: Request, flag_id: int) -> Response:
+        flag = selectors.flag_get(flag_id=flag_id)
+        if flag is None:
+            raise ProblemError(status_code=404, title="Not found", detail=f"There is no flag {flag_id}.")
+        return Response(FlagDetailSerializer(flag).data)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "version",
+            "kind",
+            "created_at",
+            "created_by",
+            "trained_to_seq",
+            "data",
+            "code_version",
+            "metrics",
+            "threshold",
+            "checkpoint_sha256",
+            "is_active",
+            "activated_at",
+            "activated_by",
+        ]
+
+
+class ModelVersionListApi(APIView):
+    permission_classes = [IsOperatorOrStaff]
+
+    @extend_schema(summary="Registered model versions (the active one scores)", responses=ModelVersionSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        data: Any = ModelVersionSerializer(selectors.model_versions()[:100], many=True).data
+        return Response(data)

@@ -1,0 +1,73 @@
+"""A small supply chain built through the real capture path: Alice (manufacturer and wholesaler), Bob (a
+pharmacy), Carol (a wholesaler nobody ships to). Times are a day apart unless a test says otherwise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests import factories as f
+from tests.conftest import Party, _party
+
+ALICE_GLN = "0700001000008"
+BOB_GLN = "0700002000007"
+CAROL_GLN = "0700003000006"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_graph() -> Iterator[None]:
+    # Each test has its own ledger; the process-wide graph and scorer must not leak between tests.
+    from anomaly import graph, services
+
+    graph.reset()
+    services._loaded = None
+    yield
+    graph.reset()
+    services._loaded = None
+
+
+@pytest.fixture
+def bob(bob: Party) -> Party:
+    """Bob is a pharmacy here (the shared cast registers every partner as a wholesaler)."""
+    from provenance.models import Organization
+
+    Organization.objects.filter(pk=bob.organization.pk).update(kind=Organization.Kind.DISPENSER)
+    return bob
+
+
+@pytest.fixture
+def carol(db) -> Party:
+    """A wholesale distributor (company prefix 0700003)."""
+    return _party(name="Carol Distribution", gln=CAROL_GLN, prefix="0700003")
+
+
+@pytest.fixture
+def located(alice, bob, carol) -> None:
+    """Coordinates for the three parties' locations: Alice in Chicago, Bob in St. Louis, Carol in Boston."""
+    from provenance.models import Location
+
+    for gln, (lat, lon) in {ALICE_GLN: (41.88, -87.63), BOB_GLN: (38.63, -90.20), CAROL_GLN: (42.36, -71.06)}.items():
+        Location.objects.filter(gln=gln).update(latitude=lat, longitude=lon)
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    """Capture a document through HTTP, as a partner does (derivation is kicked on commit)."""
+
+    def _capture(client, *events):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/epcis/capture", data=json.dumps(f.document(*events)), content_type="application/json")
+        assert response.status_code == 202, response.content
+        return response
+
+    return _capture
+
+
+def packs(n: int, tag: str = "P") -> list[str]:
+    return [f.sgtin_urn("0700001", f"{tag}{i}") for i in range(n)]
+
+
+def day(d: int, hour: int = 8) -> str:
+    return f"2026-11-{d:02d}T{hour:02d}:00:00.000-05:00"

@@ -5,15 +5,19 @@ In one run against PostgreSQL it measures:
       same bytes (entry and event body) with no checks, in the same run (aim: verify >= 50% of baseline);
   (2) inclusion-proof latency p50/p99 through HTTP (GET /api/ledger/proofs/inclusion) and of the proof
       computation alone, at a small and a large ledger (default 10k and 1M entries);
-  (3) capture throughput of bench/ingest.py with checkpointing running vs without (two runs of it;
-      aim: at most 10% slower). Skip with --no-ingest.
+  (3) the cost of signing one checkpoint in-process (what a warm Celery worker pays per beat);
+  (4) in-process capture throughput in alternating blocks without and with a warm checkpointer process
+      (like a Celery worker running the beat task), at the smallest --checkpoint-interval;
+  (5) capture throughput of bench/ingest.py with checkpointing running vs without (a run of it per
+      interval; aim: at most 10% slower). Its checkpointer starts `manage.py checkpoint` afresh each
+      time, about a second of CPU, which a beat-driven worker does not pay. Skip with --no-ingest.
 
 The ledger is filled fast and directly, not through HTTP: synthetic CustodyEvent rows are COPYed in
 batches and their Merkle nodes computed with merkle.append_leaves, as the sequencer would.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/ledger.py
-       [--small 10000] [--large 1000000] [--proofs 1000] [--ingest-events 20000] [--checkpoint-interval 5]
-       [--no-ingest]
+       [--small 10000] [--large 1000000] [--proofs 1000] [--ingest-events 60000]
+       [--checkpoint-interval 60 [5 ...]] [--no-ingest | --no-ledger]
 It creates and drops its own database (bench_ledger); bench/ingest.py drops and creates bench_ingest.
 """
 
@@ -32,6 +36,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import psycopg
@@ -262,7 +267,7 @@ def ingest_rate(events: int, checkpoint_interval: float) -> tuple[float, str]:
         "--checkpoint-interval",
         str(checkpoint_interval),
     ]
-    env = {**os.environ, "DATABASE_URL": os.environ["BENCH_BASE_DATABASE_URL"]}
+    env = {**os.environ, "DATABASE_URL": os.environ.get("BENCH_BASE_DATABASE_URL") or os.environ["DATABASE_URL"]}
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     match = re.search(r"\(b\) batched HTTP capture.*?([\d.]+) events/s", out)
     if not match:
@@ -270,24 +275,113 @@ def ingest_rate(events: int, checkpoint_interval: float) -> tuple[float, str]:
     return float(match.group(1)), out
 
 
+_CHECKPOINTER = """
+import signal, sys, time
+import django
+django.setup()
+from provenance.ledger_services import checkpoint_issue
+while True:
+    checkpoint_issue()
+    time.sleep(float(sys.argv[1]))
+"""
+
+
+def capture_interleaved(operator: Any, *, blocks: int, documents: int, interval: float) -> tuple[float, float, int]:
+    """Capture in-process, alternating blocks without and with a warm checkpointer process signing every
+    ``interval`` s (paused with SIGSTOP in between), so drifting background load hits both alike.
+    Returns (events/s without, events/s with, checkpoints signed)."""
+    import signal
+
+    from ingest import document, make_events
+
+    from config.celery import app
+    from provenance import services
+    from provenance.models import Checkpoint
+
+    app.conf.task_always_eager = False  # derived work only rings the (in-memory) doorbell, as with a worker
+    events = make_events(blocks * documents * 1000, "interleaved")
+    docs = [document(events[i : i + 1000]) for i in range(0, len(events), 1000)]
+    signed_before = Checkpoint.objects.count()
+    checkpointer = subprocess.Popen([sys.executable, "-c", _CHECKPOINTER, str(interval)], cwd=ROOT)
+    time.sleep(8)  # let it import Django and sign once: a worker is warm long before traffic arrives
+    checkpointer.send_signal(signal.SIGSTOP)
+    spent = {False: 0.0, True: 0.0}
+    counted = {False: 0, True: 0}
+    try:
+        for block in range(blocks):
+            with_checkpoints = block % 2 == 1
+            if with_checkpoints:
+                checkpointer.send_signal(signal.SIGCONT)
+            started = time.perf_counter()
+            for doc in docs[block * documents : (block + 1) * documents]:
+                counted[with_checkpoints] += services.custody_events_capture(
+                    document=doc, organization=operator
+                ).recorded_count
+            spent[with_checkpoints] += time.perf_counter() - started
+            if with_checkpoints:
+                checkpointer.send_signal(signal.SIGSTOP)
+    finally:
+        checkpointer.send_signal(signal.SIGCONT)
+        checkpointer.terminate()
+        checkpointer.wait(timeout=30)
+    signed = Checkpoint.objects.count() - signed_before
+    return counted[False] / spent[False], counted[True] / spent[True], signed
+
+
+def checkpoint_cost(samples: int = 20) -> float:
+    """Median milliseconds to sign one checkpoint in-process, as a warm worker does on each beat."""
+    from provenance.ledger_services import checkpoint_issue
+
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        checkpoint_issue(force=True)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--proofs", type=int, default=1000, help="inclusion proofs sampled per size")
-    parser.add_argument("--ingest-events", type=int, default=20_000)
+    parser.add_argument("--ingest-events", type=int, default=60_000)
     parser.add_argument(
         "--checkpoint-interval",
         type=float,
-        default=5.0,
-        help="seconds between checkpoints during the ingest run with checkpointing",
+        nargs="+",
+        default=[60.0],
+        help="seconds between checkpoints in the ingest runs with checkpointing (one run per value)",
     )
-    parser.add_argument("--no-ingest", action="store_true")
+    parser.add_argument("--capture-blocks", type=int, default=10, help="interleaved blocks of 2,000 events")
+    parser.add_argument("--no-ingest", action="store_true", help="skip the capture runs")
+    parser.add_argument("--no-ledger", action="store_true", help="only the capture runs")
     args = parser.parse_args()
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url.startswith("postgres"):
         sys.exit("bench/ledger.py needs DATABASE_URL pointing at PostgreSQL")
+    lines: list[str] = []
 
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    if not args.no_ledger:
+        ledger_figures(args, base_url, say)
+    if not args.no_ingest:
+        without, _ = ingest_rate(args.ingest_events, 0)
+        say(f"--- capture (bench/ingest.py (b), {args.ingest_events:,} events) ---")
+        say(f"without checkpointing             {without:8,.0f} events/s")
+        for interval in args.checkpoint_interval:
+            rate, _ = ingest_rate(args.ingest_events, interval)
+            say(
+                f"with a checkpoint every {interval:4g} s    {rate:8,.0f} events/s   "
+                f"slowdown {1 - rate / without:6.1%} (aim <= 10%)"
+            )
+    print("\nSummary:\n" + "\n".join(lines))
+
+
+def ledger_figures(args: argparse.Namespace, base_url: str, say: Any) -> None:
     with psycopg.connect(admin_url(base_url, "postgres"), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
@@ -313,12 +407,6 @@ def main() -> None:
     from provenance import services
     from provenance.ledger_services import checkpoint_issue
 
-    lines: list[str] = []
-
-    def say(text: str) -> None:
-        print(text, flush=True)
-        lines.append(text)
-
     try:
         call_command("migrate", "--noinput", verbosity=0)
         operator = services.organization_create(name="Bench Operator", gln=OPERATOR_GLN, is_operator=True)
@@ -336,6 +424,7 @@ def main() -> None:
                 f"   ({args.proofs} random events)"
             )
             say(f"inclusion proof computation  p50 {latency['proof_p50']:7.2f} ms   p99 {latency['proof_p99']:7.2f} ms")
+            say(f"signing one checkpoint       p50 {checkpoint_cost():7.2f} ms (in-process, as a warm worker)")
             for bodies in (True, False):
                 base = baseline(size, bodies=bodies)
                 verified, checkpoints = verify_rate(bodies=bodies)
@@ -344,22 +433,22 @@ def main() -> None:
                     f"verify_ledger [{what}]: {verified:,.0f} entries/s vs baseline {base:,.0f} entries/s "
                     f"= {verified / base:.0%} (aim >= 50%; {checkpoints} checkpoints checked)"
                 )
+        interval = min(args.checkpoint_interval)
+        without, with_checkpoints, signed = capture_interleaved(
+            operator, blocks=args.capture_blocks, documents=2, interval=interval
+        )
+        say(f"--- in-process capture at {args.large:,}+ entries, {args.capture_blocks} interleaved blocks ---")
+        say(
+            f"without checkpointing {without:,.0f} events/s; with a warm checkpointer every {interval:g} s "
+            f"({signed} signed) {with_checkpoints:,.0f} events/s; slowdown {1 - with_checkpoints / without:.1%} "
+            "(aim <= 10%)"
+        )
     finally:
         from django.db import connections
 
         connections.close_all()
         with psycopg.connect(admin_url(base_url, "postgres"), autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-    if not args.no_ingest:
-        without, _ = ingest_rate(args.ingest_events, 0)
-        with_checkpoints, _ = ingest_rate(args.ingest_events, args.checkpoint_interval)
-        say(f"--- capture (bench/ingest.py (b), {args.ingest_events:,} events) ---")
-        say(
-            f"without checkpointing {without:,.0f} events/s; with a checkpoint every {args.checkpoint_interval:g} s "
-            f"{with_checkpoints:,.0f} events/s; slowdown {1 - with_checkpoints / without:.1%} (aim <= 10%)"
-        )
-    print("\nSummary:\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from urllib.parse import quote as urlquote
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
-from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import admin as _auth_admin  # noqa: F401 - registers User and Group, wrapped below
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -26,8 +26,6 @@ from . import models as provenance_models
 from .audit import audit_context, audit_csv, audit_enabled, audit_note, audit_trail, event_models_for
 
 REASON_FIELD = "audit_reason"
-
-assert auth_admin  # Django's user and group admins are registered before they are wrapped below
 
 
 def _reason_field() -> forms.CharField:

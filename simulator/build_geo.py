@@ -122,9 +122,7 @@ def build(arcos: Path, out: Path = DATA_DIR) -> dict[str, int]:
         fams = sorted((k for k in sizes if k[0] == activity), key=lambda k: (-sizes[k], k[1]))
         for i, k in enumerate(fams, start=1):
             rank[k] = i
-    distributors = sorted(
-        (rank[(a, f)], sizes[(a, f)], a, fips, st) for a, f, fips, st in facilities
-    )
+    distributors = sorted((rank[(a, f)], sizes[(a, f)], a, fips, st) for a, f, fips, st in facilities)
     distributors = [(r_, n, a, fips, st) for r_, n, a, fips, st in distributors]
     distributors.sort(key=lambda x: (x[2], x[0], x[3]))
 
@@ -136,10 +134,17 @@ def build(arcos: Path, out: Path = DATA_DIR) -> dict[str, int]:
             counties,
         ),
         "distributors.csv.gz": _write_gz(
-            out / "distributors.csv.gz", ["family_rank", "family_size", "activity", "county_fips", "state"], distributors
+            out / "distributors.csv.gz",
+            ["family_rank", "family_size", "activity", "county_fips", "state"],
+            distributors,
         ),
     }
-    return {**sizes_written, "pharmacy_rows": len(pharmacies), "county_rows": len(counties), "facility_rows": len(distributors)}
+    return {
+        **sizes_written,
+        "pharmacy_rows": len(pharmacies),
+        "county_rows": len(counties),
+        "facility_rows": len(distributors),
+    }
 
 
 def main() -> None:

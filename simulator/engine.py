@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from simulator import ids
-from simulator.ids import _M1, _M2, _MASK40
 from simulator.events import DAY_MS, HOUR_MS, EventIds, aggregation_event, dumps, ilmd_text, object_event
+from simulator.ids import _M1, _M2, _MASK40
 from simulator.network import Loc, Network, Org, Product
 from simulator.output import Sink
 
@@ -45,12 +45,25 @@ class SimConfig:
     warmup_days: int = 21  # the network fills up first; scenarios start after this
 
 
+class Queue(list):
+    """A FIFO as a plain list: stocks are short, and an empty list costs a tenth of an empty deque
+    (a large network holds millions of location x product stocks)."""
+
+    __slots__ = ()
+
+    def popleft(self) -> int:
+        return self.pop(0)
+
+    def appendleft(self, item: int) -> None:
+        self.insert(0, item)
+
+
 class Stock:
     __slots__ = ("cases", "loose")
 
     def __init__(self) -> None:
-        self.cases: deque[int] = deque()
-        self.loose: deque[int] = deque()
+        self.cases = Queue()
+        self.loose = Queue()
 
 
 @dataclass(eq=False)
@@ -135,7 +148,7 @@ class Simulation:
         self.orders: dict[int, list[tuple[int, int, int, Any]]] = {}
         self.doc_counter: dict[int, int] = defaultdict(int)
         self.exp: dict[int, np.ndarray] = {}
-        self.lead: dict[int, int] = {}
+        self.lead: dict[tuple[int, int], int] = {}
         self.scenarios = scenarios
         self.watch_pid: dict[tuple[int, int], Any] = {}
         self.watch_dispense_loc: dict[int, Any] = {}
@@ -160,8 +173,7 @@ class Simulation:
         self.backorders: dict[int, list[tuple[int, int]]] = {}  # dispenser -> [(product, day first asked)]
         self.last_seq = 0
         self._serial_info = [
-            [(p.sgtin[dl], p.salt, "%013d" if p.numeric_serials else "%010X") for p in self.products]
-            for dl in (0, 1)
+            [(p.sgtin[dl], p.salt, "%013d" if p.numeric_serials else "%010X") for p in self.products] for dl in (0, 1)
         ]
         self._grow_locs()
         self._prepare_demand()
@@ -225,15 +237,15 @@ class Simulation:
             if loc.role == "chain_dc" or (loc.role == "dc" and self.orgs[loc.org].role == "secondary_wholesaler"):
                 exp[loc.primary] += exp[loc.idx]
             elif loc.role == "repack":
-                for p in self.products:
-                    if p.supply_loc == loc.idx and p.repack_of >= 0:
-                        exp[loc.idx][p.repack_of] += exp[loc.idx][p.idx] / p.repack_ratio
+                for q in self.products:
+                    if q.supply_loc == loc.idx and q.repack_of >= 0:
+                        exp[loc.idx][q.repack_of] += exp[loc.idx][q.idx] / q.repack_ratio
                 org_loc = loc
                 if org_loc.primary >= 0:
                     bulk = np.zeros(P)
-                    for p in self.products:
-                        if p.supply_loc == loc.idx and p.repack_of >= 0:
-                            bulk[p.repack_of] += exp[loc.idx][p.repack_of]
+                    for q in self.products:
+                        if q.supply_loc == loc.idx and q.repack_of >= 0:
+                            bulk[q.repack_of] += exp[loc.idx][q.repack_of]
                     exp[loc.primary] += bulk
         # third tier: national and regional DCs buy from the manufacturers' supply locations
         for loc in self.locs:
@@ -249,7 +261,9 @@ class Simulation:
 
     def supplier_of(self, loc: Loc, p: Product) -> int:
         """Where a holder location reorders a product."""
-        if loc.role in ("chain_dc", "repack") or (loc.role == "dc" and self.orgs[loc.org].role == "secondary_wholesaler"):
+        if loc.role in ("chain_dc", "repack") or (
+            loc.role == "dc" and self.orgs[loc.org].role == "secondary_wholesaler"
+        ):
             return loc.primary
         if loc.role == "3pl":
             return self.orgs[p.mfr].locations[0]
@@ -325,12 +339,30 @@ class Simulation:
 
     # ------------------------------------------------------------------ event builders
 
-    def emit_object(self, loc: Loc, t: int, epcs: list[str], action: str, step: str, disp: str, *,
-                    submitter: Org | None = None, label: Any = None, tag: Any = None, dep: int = -1,
-                    ilmd: Any = None, qty: list[dict] | None = None, extra: Any = None,
-                    biz_location: bool = True, late: bool = True, edge: Any = None,
-                    error_declaration: dict | None = None, eid: str | None = None, defer_days: int = 0,
-                    dep_seq: int = 0) -> tuple[str, str]:
+    def emit_object(
+        self,
+        loc: Loc,
+        t: int,
+        epcs: list[str],
+        action: str,
+        step: str,
+        disp: str,
+        *,
+        submitter: Org | None = None,
+        label: Any = None,
+        tag: Any = None,
+        dep: int = -1,
+        ilmd: Any = None,
+        qty: list[dict] | None = None,
+        extra: Any = None,
+        biz_location: bool = True,
+        late: bool = True,
+        edge: Any = None,
+        error_declaration: dict | None = None,
+        eid: str | None = None,
+        defer_days: int = 0,
+        dep_seq: int = 0,
+    ) -> tuple[str, str]:
         """Render and emit an ObjectEvent; returns (eventID, JSON text)."""
         org = submitter or self.orgs[loc.org]
         dl = org.digital_link
@@ -343,21 +375,64 @@ class Simulation:
         if error_declaration is not None:
             extra = (extra or "") + ',"errorDeclaration":' + dumps(error_declaration)
         sg = loc.sgln[dl]
-        text = object_event(eid, ts, off, epcs, action, step, disp, sg, sg if biz_location else "", extra or "",
-                            ilmd or "", dumps(qty) if qty else "")
+        text = object_event(
+            eid,
+            ts,
+            off,
+            epcs,
+            action,
+            step,
+            disp,
+            sg,
+            sg if biz_location else "",
+            extra or "",
+            ilmd or "",
+            dumps(qty) if qty else "",
+        )
         late_days = self.late_days(org) if late and org.late else 0
-        if (dep < 0 and label is None and tag is None and edge is None and not late_days and not defer_days
-                and error_declaration is None):
+        if (
+            dep < 0
+            and label is None
+            and tag is None
+            and edge is None
+            and not late_days
+            and not defer_days
+            and error_declaration is None
+        ):
             self.last_seq = self.sink.emit_plain(org.idx, t, text, ts, step)
         else:
-            self.last_seq = self.sink.emit(org.idx, t, text, eid, ts, step, dep=dep, dep_seq=dep_seq, label=label,
-                                           tag=tag, edge=edge, late_days=late_days,
-                                           error=error_declaration is not None, defer_days=defer_days)
+            self.last_seq = self.sink.emit(
+                org.idx,
+                t,
+                text,
+                eid,
+                ts,
+                step,
+                dep=dep,
+                dep_seq=dep_seq,
+                label=label,
+                tag=tag,
+                edge=edge,
+                late_days=late_days,
+                error=error_declaration is not None,
+                defer_days=defer_days,
+            )
         return eid, text
 
-    def emit_aggregation(self, loc: Loc, t: int, parent: str, children: list[str], action: str, step: str,
-                         disp: str, submitter: Org | None = None, label: Any = None, tag: Any = None,
-                         late_days: int | None = None) -> str:
+    def emit_aggregation(
+        self,
+        loc: Loc,
+        t: int,
+        parent: str,
+        children: list[str],
+        action: str,
+        step: str,
+        disp: str,
+        submitter: Org | None = None,
+        label: Any = None,
+        tag: Any = None,
+        late_days: int | None = None,
+    ) -> str:
         org = submitter or self.orgs[loc.org]
         ts, off = self.stamp(loc, t)
         eid = self.ids.next()
@@ -380,9 +455,9 @@ class Simulation:
     def shipment_quantities(self, sh: Shipment, dl: bool) -> list[dict]:
         per_lot: dict[int, int] = {}
         for p in sh.pkgs:
-            lot = self.pkg_lot[p]
-            per_lot[lot] = per_lot.get(lot, 0) + 1
-        out = []
+            lot_idx = self.pkg_lot[p]
+            per_lot[lot_idx] = per_lot.get(lot_idx, 0) + 1
+        out: list[dict[str, Any]] = []
         for lot_idx, n in per_lot.items():
             lot = self.lots[lot_idx]
             prod = self.products[lot.prod]
@@ -409,8 +484,14 @@ class Simulation:
         L = self.locs
         btype = "rma" if sh.kind in ("return", "return_rd") else "po"
         return (
-            ',"bizTransactionList":[{"type":"' + btype + '","bizTransaction":"' + ids.biz_transaction(L[sh.buyer].gln, sh.po)
-            + '"},{"type":"desadv","bizTransaction":"' + ids.biz_transaction(L[sh.seller].gln, sh.desadv) + '"}]' + frag
+            ',"bizTransactionList":[{"type":"'
+            + btype
+            + '","bizTransaction":"'
+            + ids.biz_transaction(L[sh.buyer].gln, sh.po)
+            + '"},{"type":"desadv","bizTransaction":"'
+            + ids.biz_transaction(L[sh.seller].gln, sh.desadv)
+            + '"}]'
+            + frag
         )
 
     def render(self, sh: Shipment, dl: bool) -> tuple[list[str], str]:
@@ -445,23 +526,49 @@ class Simulation:
         if self.watch_ship and sh.label_ship is None and self.scenarios is not None:
             self.scenarios.check_resale(self, sh)
         # A scenario's shipments are always reported; everything else follows the partner's habits.
-        skip = (not force and sh.label_ship is None and to_dispenser and sh.kind == "sale"
-                and self.missing(submitter, "shipping_to_dispenser"))
+        skip = (
+            not force
+            and sh.label_ship is None
+            and to_dispenser
+            and sh.kind == "sale"
+            and self.missing(submitter, "shipping_to_dispenser")
+        )
         if not skip:
             dl = submitter.digital_link
             lot_level = sh.lot_level or (submitter.lot_level and to_dispenser and not sh.cases and not sh.pallets)
             tag = (sh.tag, self.transfer_key(sh)) if sh.tag else None
             self.sink.add_edge(sh.seller, sh.buyer, self.package_count(sh))
             if lot_level:
-                eid, _ = self.emit_object(seller, sh.t_ship, [], "OBSERVE", "shipping", sh.disposition,
-                                          submitter=submitter, qty=self.shipment_quantities(sh, dl),
-                                          extra=self.parties(sh, dl), label=sh.label_ship, tag=tag, biz_location=False)
+                eid, _ = self.emit_object(
+                    seller,
+                    sh.t_ship,
+                    [],
+                    "OBSERVE",
+                    "shipping",
+                    sh.disposition,
+                    submitter=submitter,
+                    qty=self.shipment_quantities(sh, dl),
+                    extra=self.parties(sh, dl),
+                    label=sh.label_ship,
+                    tag=tag,
+                    biz_location=False,
+                )
                 sh.ship_seq = self.last_seq
             else:
                 epcs, extra = self.render(sh, dl)
-                eid, _ = self.emit_object(seller, sh.t_ship, epcs, "OBSERVE", "shipping", sh.disposition,
-                                          submitter=submitter, extra=extra, label=sh.label_ship, tag=tag,
-                                          biz_location=False)
+                eid, _ = self.emit_object(
+                    seller,
+                    sh.t_ship,
+                    epcs,
+                    "OBSERVE",
+                    "shipping",
+                    sh.disposition,
+                    submitter=submitter,
+                    extra=extra,
+                    label=sh.label_ship,
+                    tag=tag,
+                    biz_location=False,
+                )
             sh.ship_event = eid
             sh.ship_seq = self.last_seq
         if not sh.no_receive:
@@ -493,7 +600,7 @@ class Simulation:
         else:
             disp = "sellable_accessible" if to_dispenser else "in_progress"
         recv_tag = sh.recv_tag
-        if recv_tag is None and 0 < org.first_day and day - org.first_day < 21:
+        if recv_tag is None and org.first_day > 0 and day - org.first_day < 21:
             recv_tag = "new_partner"
         hook = self.receive_hooks.pop(buyer.idx, None) if self.receive_hooks else None
         if hook is not None:
@@ -501,10 +608,20 @@ class Simulation:
         # labelled receipts obey the receiver's reporting habits too, or their presence would give them away
         if sh.force_recv or not self.missing(submitter, "receiving"):
             epcs, extra = self.render(sh, submitter.digital_link)
-            self.emit_object(buyer, t, epcs, "OBSERVE", "receiving", disp, submitter=submitter,
-                             extra=extra, label=sh.label_recv,
-                             tag=(recv_tag, self.transfer_key(sh)) if recv_tag else None,
-                             dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter, dep_seq=sh.ship_seq)
+            self.emit_object(
+                buyer,
+                t,
+                epcs,
+                "OBSERVE",
+                "receiving",
+                disp,
+                submitter=submitter,
+                extra=extra,
+                label=sh.label_recv,
+                tag=(recv_tag, self.transfer_key(sh)) if recv_tag else None,
+                dep=self.locs[sh.seller].org if sh.submitter < 0 else sh.submitter,
+                dep_seq=sh.ship_seq,
+            )
         oo = self.on_order[buyer.idx]
         for prod, q in sh.qty.items():
             if prod in oo:
@@ -520,9 +637,16 @@ class Simulation:
             cases = self.pallet_cases.pop(pal)
             dl = submitter.digital_link
             if not self.missing(submitter, "unpacking"):
-                self.emit_aggregation(buyer, t + 1_200_000, self.cont_epc[pal][dl],
-                                      [self.cont_epc[c][dl] for c in cases], "DELETE", "unpacking", "in_progress",
-                                      submitter=submitter)
+                self.emit_aggregation(
+                    buyer,
+                    t + 1_200_000,
+                    self.cont_epc[pal][dl],
+                    [self.cont_epc[c][dl] for c in cases],
+                    "DELETE",
+                    "unpacking",
+                    "in_progress",
+                    submitter=submitter,
+                )
             for c in cases:
                 self._stock_case(stock, c)
         for c in sh.cases:
@@ -564,8 +688,16 @@ class Simulation:
         if self.missing(org, "unpacking"):
             return
         dl = org.digital_link
-        self.emit_aggregation(loc, t, self.cont_epc[cid][dl], self.epcs(self.case_pkgs[cid], dl), "DELETE", "unpacking",
-                              "in_progress", submitter=org)
+        self.emit_aggregation(
+            loc,
+            t,
+            self.cont_epc[cid][dl],
+            self.epcs(self.case_pkgs[cid], dl),
+            "DELETE",
+            "unpacking",
+            "in_progress",
+            submitter=org,
+        )
 
     # ------------------------------------------------------------------ the daily loop
 
@@ -722,9 +854,19 @@ class Simulation:
                 x = ((pid + salt) & mask) * m1 & mask
                 x ^= x >> 19
                 x = x * m2 & mask
-                text = ('{"type":"ObjectEvent","eventID":"' + eid + '","eventTime":"' + ts + '","eventTimeZoneOffset":"'
-                        + offs + '","epcList":["' + pre + fmt % (x ^ (x >> 21)) + '"],"action":"OBSERVE",'
-                        '"bizStep":"dispensing","disposition":"dispensed","readPoint":{"id":"' + rp + '"}}')
+                text = (
+                    '{"type":"ObjectEvent","eventID":"'
+                    + eid
+                    + '","eventTime":"'
+                    + ts
+                    + '","eventTimeZoneOffset":"'
+                    + offs
+                    + '","epcList":["'
+                    + pre
+                    + fmt % (x ^ (x >> 21))
+                    + '"],"action":"OBSERVE",'
+                    '"bizStep":"dispensing","disposition":"dispensed","readPoint":{"id":"' + rp + '"}}'
+                )
                 late = self.late_days(org) if org.late else 0
                 if label is None and not late:
                     emit_plain(org_idx, base_utc + ms, text, ts, "dispensing")
@@ -749,11 +891,11 @@ class Simulation:
         boost = self.demand_boost.get(loc.idx)
         boosted = boost is not None and boost[1] <= day < boost[2]
         rate = loc.rate
-        low_days, high_days = gap + 2, gap + 7
+        low_days, high_days = gap + 3, gap + 11
         ceil = math.ceil
         for prod in touched:
             r = rate * mix[prod]
-            if boosted and self.ctrl[prod]:
+            if boosted and boost is not None and self.ctrl[prod]:
                 r += rate * boost[0] * 0.5 / max(1, sum(self.ctrl))
             s_low = ceil(r * low_days) or 1
             s = stock.get(prod)
@@ -802,8 +944,10 @@ class Simulation:
         """Locations of partners that start trading during the run (checked at each order)."""
         n = len(self.locs)
         if self._late_starters[0] != n:
-            self._late_starters = (n, {loc.idx for loc in self.locs
-                                       if loc.first_day > 0 or self.orgs[loc.org].first_day > 0})
+            self._late_starters = (
+                n,
+                {loc.idx for loc in self.locs if loc.first_day > 0 or self.orgs[loc.org].first_day > 0},
+            )
         return self._late_starters[1]
 
     def fulfil_day(self, day: int) -> None:
@@ -815,7 +959,9 @@ class Simulation:
             else:
                 self._fulfil_distributor(loc, orders[supplier], day)
 
-    def _take_units(self, loc: Loc, prod: int, qty: int, day: int, t_pick: int, whole_cases: bool) -> tuple[list[int], list[int]]:
+    def _take_units(
+        self, loc: Loc, prod: int, qty: int, day: int, t_pick: int, whole_cases: bool
+    ) -> tuple[list[int], list[int]]:
         """Pick qty units: (packages, sealed cases). Opens cases as needed; skips short-dated stock."""
         picked = self.picked.get(loc.idx)
         if picked is None:
@@ -908,8 +1054,7 @@ class Simulation:
                     self.ship_hooks.remove(taken)
                     continue
             # split shipments: part today, the rest tomorrow under the same purchase order
-            if (len(sh.pkgs) >= 4 and not holder and label is None
-                    and self.noise_rng.random() < 0.04 * self.cfg.noise):
+            if len(sh.pkgs) >= 4 and not holder and label is None and self.noise_rng.random() < 0.04 * self.cfg.noise:
                 cut = len(sh.pkgs) // 2
                 rest = Shipment(loc.idx, buyer, loc.org, bloc.org, pkgs=sh.pkgs[cut:], kind=sh.kind)
                 sh.pkgs = sh.pkgs[:cut]
@@ -946,8 +1091,14 @@ class Simulation:
         if not cands:
             return
         supplier = self.rng.choice(cands)
-        self.agenda[day + 1].append(("call", lambda sim, d, b=buyer, p=prod, q=qty, s=supplier:
-                                     sim.place_order(b, p, q, d, supplier=s, tag="shortage_reroute")))
+        self.agenda[day + 1].append(
+            (
+                "call",
+                lambda sim, d, b=buyer, p=prod, q=qty, s=supplier: sim.place_order(
+                    b, p, q, d, supplier=s, tag="shortage_reroute"
+                ),
+            )
+        )
 
     def _fulfil_manufacturer(self, loc: Loc, orders: list, day: int) -> None:
         per_buyer: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -991,8 +1142,16 @@ class Simulation:
                     pal = self.new_container(org, chunk, pallet=True)
                     if not self.missing(org, "packing"):
                         dl = org.digital_link
-                        self.emit_aggregation(loc, t_pack, self.cont_epc[pal][dl], [self.cont_epc[c][dl] for c in chunk],
-                                              "ADD", "packing", "in_progress", late_days=0)
+                        self.emit_aggregation(
+                            loc,
+                            t_pack,
+                            self.cont_epc[pal][dl],
+                            [self.cont_epc[c][dl] for c in chunk],
+                            "ADD",
+                            "packing",
+                            "in_progress",
+                            late_days=0,
+                        )
                     sh.pallets.append(pal)
             else:
                 sh.cases = cases
@@ -1009,7 +1168,9 @@ class Simulation:
         if style == 1:
             return f"{d.year % 100:02d}{d.timetuple().tm_yday:03d}{self.rng.randrange(10, 99)}"
         if style == 2:
-            return f"{chr(65 + self.rng.randrange(26))}{chr(65 + self.rng.randrange(26))}{n:04d}{self.rng.randrange(10)}"
+            return (
+                f"{chr(65 + self.rng.randrange(26))}{chr(65 + self.rng.randrange(26))}{n:04d}{self.rng.randrange(10)}"
+            )
         return f"{self.rng.randrange(100000, 999999)}"
 
     def new_lot(self, org: Org, prod: int, day: int, shelf_days: int | None = None, number: str | None = None) -> Lot:
@@ -1080,19 +1241,37 @@ class Simulation:
             epcs = self.epcs(pids, dl)
             ts, off = self.stamp(loc, t)
             eid = self.ids.next()
-            self.sink.emit(org.idx, t, object_event(eid, ts, off, epcs, "ADD", "commissioning", "active", sg, sg, "", ilmd_t),
-                           eid, ts, "commissioning", late_days=late)
+            self.sink.emit(
+                org.idx,
+                t,
+                object_event(eid, ts, off, epcs, "ADD", "commissioning", "active", sg, sg, "", ilmd_t),
+                eid,
+                ts,
+                "commissioning",
+                late_days=late,
+            )
             case = self.new_container(org, list(pids), pallet=False)
             if not (miss_pack and self.noise_rng.random() < miss_pack * self.cfg.missing):
-                self.emit_aggregation(loc, t + 60_000, self.cont_epc[case][dl], epcs, "ADD", "packing", "in_progress",
-                                      late_days=late)
+                self.emit_aggregation(
+                    loc, t + 60_000, self.cont_epc[case][dl], epcs, "ADD", "packing", "in_progress", late_days=late
+                )
             s.cases.append(case)
             t += step
 
     # ---- repackaging (TransformationEvent)
 
-    def repackage(self, loc: Loc, out_prod: int, n_inputs: int, day: int, *, label: Any = None,
-                  expiry_shift: int = 0, extra_outputs: int = 0, expiry_over_input: bool = False) -> list[int]:
+    def repackage(
+        self,
+        loc: Loc,
+        out_prod: int,
+        n_inputs: int,
+        day: int,
+        *,
+        label: Any = None,
+        expiry_shift: int = 0,
+        extra_outputs: int = 0,
+        expiry_over_input: bool = False,
+    ) -> list[int]:
         p = self.products[out_prod]
         org = self.orgs[loc.org]
         inputs, _ = self._take_units(loc, p.repack_of, n_inputs, day, self.t_at(loc, day, 7.0, 8.0), whole_cases=False)
@@ -1107,19 +1286,42 @@ class Simulation:
         ts, off = self.stamp(loc, t)
         eid = self.ids.next()
         sg = loc.sgln[dl]
-        text = "".join((
-            '{"type":"TransformationEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off,
-            '","inputEPCList":["', '","'.join(self.epcs(inputs, dl)), '"],"outputEPCList":["',
-            '","'.join(self.epcs(outs, dl)), '"],"bizStep":"repackaging","disposition":"active","readPoint":{"id":"', sg,
-            '"},"bizLocation":{"id":"', sg, '"}', ilmd_text(lot.number, lot.expiry), "}",
-        ))
+        text = "".join(
+            (
+                '{"type":"TransformationEvent","eventID":"',
+                eid,
+                '","eventTime":"',
+                ts,
+                '","eventTimeZoneOffset":"',
+                off,
+                '","inputEPCList":["',
+                '","'.join(self.epcs(inputs, dl)),
+                '"],"outputEPCList":["',
+                '","'.join(self.epcs(outs, dl)),
+                '"],"bizStep":"repackaging","disposition":"active","readPoint":{"id":"',
+                sg,
+                '"},"bizLocation":{"id":"',
+                sg,
+                '"}',
+                ilmd_text(lot.number, lot.expiry),
+                "}",
+            )
+        )
         self.sink.emit(org.idx, t, text, eid, ts, "repackaging", label=label)
         s = self.stock[loc.idx].setdefault(out_prod, Stock())
         for i in range(0, len(outs), p.case_size):
             chunk = outs[i : i + p.case_size]
             case = self.new_container(org, chunk, pallet=False)
-            self.emit_aggregation(loc, t + 120_000 + i, self.cont_epc[case][dl], self.epcs(chunk, dl),
-                                  "ADD", "packing", "in_progress", label=label)
+            self.emit_aggregation(
+                loc,
+                t + 120_000 + i,
+                self.cont_epc[case][dl],
+                self.epcs(chunk, dl),
+                "ADD",
+                "packing",
+                "in_progress",
+                label=label,
+            )
             s.cases.append(case)
         return outs
 
@@ -1215,8 +1417,15 @@ class Simulation:
                 supplier = loc.primary if self.products[prod].repack_of < 0 else self.products[prod].supply_loc
                 if self.locs[supplier].role in ("plant", "3pl"):
                     supplier = loc.primary
-                sh = Shipment(loc.idx, supplier, loc.org, self.locs[supplier].org, pkgs=pkgs, kind="return",
-                              disposition="returned")
+                sh = Shipment(
+                    loc.idx,
+                    supplier,
+                    loc.org,
+                    self.locs[supplier].org,
+                    pkgs=pkgs,
+                    kind="return",
+                    disposition="returned",
+                )
                 sh.tag = "saleable_return"
                 sh.recv_tag = "saleable_return"
                 self.ship(sh, day, self.t_at(loc, day, 12.0, 18.0))
@@ -1227,13 +1436,16 @@ class Simulation:
             if not held or rng.random() >= 0.3:
                 continue
             lot_exp, lot_of, case_pkgs = self.lot_exp, self.pkg_lot, self.case_pkgs
-            due = [(item, is_case) for item, is_case in held
-                   if lot_exp[lot_of[case_pkgs[item][0] if is_case else item]] <= day]
+            due = [
+                (item, is_case)
+                for item, is_case in held
+                if lot_exp[lot_of[case_pkgs[item][0] if is_case else item]] <= day
+            ]
             if not due:
                 continue
             self.expired_hold[loc_idx] = [h for h in held if h not in due]
             loc = self.locs[loc_idx]
-            pkgs: list[int] = []
+            pkgs = []
             for item, is_case in due:
                 if is_case:
                     self.unpack_case(loc, item, self.t_at(loc, day, 9.0, 10.0))
@@ -1254,8 +1466,15 @@ class Simulation:
         dl = org.digital_link
         t = self.t_at(loc, day, 9.0, 12.0)
         self.emit_object(loc, t, self.epcs(pkgs, dl), "OBSERVE", "holding", reason, tag=tag, label=label)
-        sh = Shipment(loc.idx, rd, loc.org, self.locs[rd].org, pkgs=pkgs, kind="return_rd",
-                      disposition=reason if reason in ("expired", "recalled", "damaged") else "non_sellable_other")
+        sh = Shipment(
+            loc.idx,
+            rd,
+            loc.org,
+            self.locs[rd].org,
+            pkgs=pkgs,
+            kind="return_rd",
+            disposition=reason if reason in ("expired", "recalled", "damaged") else "non_sellable_other",
+        )
         sh.tag = tag
         sh.recv_tag = tag
         sh.arrive_day = day + 2 + int(self.net.distance(loc.idx, rd) // GROUND_KM_PER_DAY)
@@ -1280,8 +1499,16 @@ class Simulation:
         org = self.orgs[loc.org]
         dl = org.digital_link
         t = self.t_at(loc, day, 9.0, 16.0)
-        self.emit_object(loc, t, self.epcs(pkgs, dl), "OBSERVE", "stocking", "sellable_accessible",
-                         tag=sh.recv_tag or "saleable_return", label=sh.label_restock)
+        self.emit_object(
+            loc,
+            t,
+            self.epcs(pkgs, dl),
+            "OBSERVE",
+            "stocking",
+            "sellable_accessible",
+            tag=sh.recv_tag or "saleable_return",
+            label=sh.label_restock,
+        )
         stock = self.stock[loc_idx]
         for p in pkgs:
             self._stock(stock, p).loose.append(p)
@@ -1299,9 +1526,9 @@ class Simulation:
             cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] == lot_idx]
             if loose or cases:
                 if loose:
-                    s.loose = deque(p for p in s.loose if lot_of[p] != lot_idx)
+                    s.loose = Queue(p for p in s.loose if lot_of[p] != lot_idx)
                 if cases:
-                    s.cases = deque(c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx)
+                    s.cases = Queue(c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx)
                 out.append((li, loose, cases))
         return out
 
@@ -1337,9 +1564,17 @@ class Simulation:
         plant = self.locs[mfr.locations[0]]
         dl = mfr.digital_link
         t = self.t_at(plant, day, 9.0, 11.0)
-        self.emit_object(plant, t, [], "OBSERVE", "holding", "recalled",
-                         qty=[{"epcClass": ids.lgtin(p.gtin, p.prefix_len, lot.number, dl), "quantity": lot.size}],
-                         tag="recall", late=False)
+        self.emit_object(
+            plant,
+            t,
+            [],
+            "OBSERVE",
+            "holding",
+            "recalled",
+            qty=[{"epcClass": ids.lgtin(p.gtin, p.prefix_len, lot.number, dl), "quantity": lot.size}],
+            tag="recall",
+            late=False,
+        )
         for li, loose, cases in self.holders_of_lot(lot_idx):
             loc = self.locs[li]
             pkgs = list(loose)
@@ -1362,7 +1597,7 @@ class Simulation:
             self.ship(sh, day)
             return
         good_pkgs = list(sh.pkgs)
-        sh.pkgs = good_pkgs + [s.loose[0]]
+        sh.pkgs = [*good_pkgs, s.loose[0]]
         sh.no_receive = True
         sh.tag = "error_declared"
         seller = self.locs[sh.seller]
@@ -1380,13 +1615,39 @@ class Simulation:
         wrong = [*self.shipment_epcs(sh, dl), self.epc(s.loose[0], dl)]
         # the retraction and its correction are sent once the mistake is found, in a later document
         defer = 1 + int((t_fix - day * DAY_MS) // DAY_MS)
-        self.emit_object(seller, sh.t_ship, wrong, "OBSERVE", "shipping", sh.disposition, extra=extra,
-                         biz_location=False, eid=eid, tag="error_declaration", late=False, defer_days=defer,
-                         error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "incorrect_data",
-                                            "correctiveEventIDs": [corrective]})
-        self.emit_object(seller, sh.t_ship, self.shipment_epcs(sh, dl), "OBSERVE", "shipping", sh.disposition,
-                         extra=extra, biz_location=False, eid=corrective, tag=("corrective_event", self.transfer_key(sh)),
-                         late=False, defer_days=defer)
+        self.emit_object(
+            seller,
+            sh.t_ship,
+            wrong,
+            "OBSERVE",
+            "shipping",
+            sh.disposition,
+            extra=extra,
+            biz_location=False,
+            eid=eid,
+            tag="error_declaration",
+            late=False,
+            defer_days=defer,
+            error_declaration={
+                "declarationTime": self.clock.utc(t_fix),
+                "reason": "incorrect_data",
+                "correctiveEventIDs": [corrective],
+            },
+        )
+        self.emit_object(
+            seller,
+            sh.t_ship,
+            self.shipment_epcs(sh, dl),
+            "OBSERVE",
+            "shipping",
+            sh.disposition,
+            extra=extra,
+            biz_location=False,
+            eid=corrective,
+            tag=("corrective_event", self.transfer_key(sh)),
+            late=False,
+            defer_days=defer,
+        )
         sh.ship_event = corrective
         self.agenda[sh.arrive_day].append(("receive", sh))
 
@@ -1398,12 +1659,34 @@ class Simulation:
         t = sh.t_ship + int(self.noise_rng.uniform(20, 600) * 1000)
         extra = self.parties(sh, dl)
         epcs = self.shipment_epcs(sh, dl)
-        eid, _ = self.emit_object(seller, t, epcs, "OBSERVE", "shipping", "in_transit", extra=extra, biz_location=False,
-                                  tag="duplicate_scan", late=False)
+        eid, _ = self.emit_object(
+            seller,
+            t,
+            epcs,
+            "OBSERVE",
+            "shipping",
+            "in_transit",
+            extra=extra,
+            biz_location=False,
+            tag="duplicate_scan",
+            late=False,
+        )
         t_fix = t + int(self.noise_rng.uniform(1, 48) * HOUR_MS)
-        self.emit_object(seller, t, epcs, "OBSERVE", "shipping", "in_transit", extra=extra, biz_location=False,
-                         eid=eid, tag="error_declaration", late=False, defer_days=1 + int((t_fix - day * DAY_MS) // DAY_MS),
-                         error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "did_not_occur"})
+        self.emit_object(
+            seller,
+            t,
+            epcs,
+            "OBSERVE",
+            "shipping",
+            "in_transit",
+            extra=extra,
+            biz_location=False,
+            eid=eid,
+            tag="error_declaration",
+            late=False,
+            defer_days=1 + int((t_fix - day * DAY_MS) // DAY_MS),
+            error_declaration={"declarationTime": self.clock.utc(t_fix), "reason": "did_not_occur"},
+        )
 
     def _ship_and_void(self, sh: Shipment, day: int) -> None:
         """Shipped, then cancelled before it left the dock: a legitimate 'shipped, never received'."""
@@ -1415,9 +1698,17 @@ class Simulation:
         self.ship(sh, day, force=True)
         org.late = saved_late
         dl = org.digital_link
-        self.emit_object(seller, sh.t_ship + int(self.noise_rng.uniform(0.5, 3) * HOUR_MS), self.shipment_epcs(sh, dl),
-                         "OBSERVE", "void_shipping", "sellable_accessible", extra=self.parties(sh, dl),
-                         tag=("void_shipping", self.transfer_key(sh)), late=False)
+        self.emit_object(
+            seller,
+            sh.t_ship + int(self.noise_rng.uniform(0.5, 3) * HOUR_MS),
+            self.shipment_epcs(sh, dl),
+            "OBSERVE",
+            "void_shipping",
+            "sellable_accessible",
+            extra=self.parties(sh, dl),
+            tag=("void_shipping", self.transfer_key(sh)),
+            late=False,
+        )
         stock = self.stock[sh.seller]
         for p in sh.pkgs:
             self._stock(stock, p).loose.appendleft(p)

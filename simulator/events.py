@@ -88,7 +88,7 @@ class EventIds:
 
     def next(self) -> str:
         g = self._bits
-        return "urn:uuid:%08x-%04x-4%03x-%04x-%012x" % (g(32), g(16), g(12), 0x8000 | g(14), g(48))
+        return f"urn:uuid:{g(32):08x}-{g(16):04x}-4{g(12):03x}-{0x8000 | g(14):04x}-{g(48):012x}"
 
 
 def party_lists(
@@ -125,14 +125,36 @@ def dumps(obj: object) -> str:
 # timestamp made here, so nothing needs escaping.
 
 
-def object_event(eid: str, ts: str, off: str, epcs: list[str] | None, action: str, step: str, disp: str, rp: str,
-                 bl: str = "", extra: str = "", ilmd: str = "", qty: str = "") -> str:
+def object_event(
+    eid: str,
+    ts: str,
+    off: str,
+    epcs: list[str] | None,
+    action: str,
+    step: str,
+    disp: str,
+    rp: str,
+    bl: str = "",
+    extra: str = "",
+    ilmd: str = "",
+    qty: str = "",
+) -> str:
     parts = ['{"type":"ObjectEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off, '"']
     if epcs:
         parts += [',"epcList":["', '","'.join(epcs), '"]']
     if qty:
         parts += [',"quantityList":', qty]
-    parts += [',"action":"', action, '","bizStep":"', step, '","disposition":"', disp, '","readPoint":{"id":"', rp, '"}']
+    parts += [
+        ',"action":"',
+        action,
+        '","bizStep":"',
+        step,
+        '","disposition":"',
+        disp,
+        '","readPoint":{"id":"',
+        rp,
+        '"}',
+    ]
     if bl:
         parts += [',"bizLocation":{"id":"', bl, '"}']
     if extra:
@@ -143,14 +165,34 @@ def object_event(eid: str, ts: str, off: str, epcs: list[str] | None, action: st
     return "".join(parts)
 
 
-def aggregation_event(eid: str, ts: str, off: str, parent: str, children: list[str], action: str, step: str,
-                      disp: str, rp: str) -> str:
-    return "".join((
-        '{"type":"AggregationEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off,
-        '","parentID":"', parent, '","childEPCs":["', '","'.join(children), '"],"action":"', action,
-        '","bizStep":"', step, '","disposition":"', disp, '","readPoint":{"id":"', rp, '"},"bizLocation":{"id":"',
-        rp, '"}}',
-    ))
+def aggregation_event(
+    eid: str, ts: str, off: str, parent: str, children: list[str], action: str, step: str, disp: str, rp: str
+) -> str:
+    return "".join(
+        (
+            '{"type":"AggregationEvent","eventID":"',
+            eid,
+            '","eventTime":"',
+            ts,
+            '","eventTimeZoneOffset":"',
+            off,
+            '","parentID":"',
+            parent,
+            '","childEPCs":["',
+            '","'.join(children),
+            '"],"action":"',
+            action,
+            '","bizStep":"',
+            step,
+            '","disposition":"',
+            disp,
+            '","readPoint":{"id":"',
+            rp,
+            '"},"bizLocation":{"id":"',
+            rp,
+            '"}}',
+        )
+    )
 
 
 def ilmd_text(lot: str, expiry: str) -> str:

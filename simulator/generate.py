@@ -33,7 +33,7 @@ from simulator.scenarios import ScenarioBook, parse_scenarios
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_START = dt.date(2025, 3, 3)
 # Events per dispensed package, measured per scale so the totals land near the targets.
-EVENTS_PER_PACKAGE = {"tiny": 1.4, "small": 1.45, "medium": 1.4, "large": 1.35}
+EVENTS_PER_PACKAGE = {"tiny": 1.25, "small": 1.24, "medium": 1.25, "large": 1.2}
 CREDIT = (
     "Geography and demand derived from The Washington Post's ARCOS API support tables "
     "(github.com/wpinvestigative/arcos-api, ODbL 1.0); underlying data: DEA ARCOS. Business names are synthetic."
@@ -101,8 +101,16 @@ def generate(
     sink = Sink(out_dir, net.orgs, clock, rid, seed)
     knobs = parse_scenarios(scenarios)
     book = ScenarioBook(knobs, seed, target)
-    cfg = SimConfig(seed=seed, days=n_days, start=start, target_events=target, noise=noise, missing=missing, late=late,
-                    events_per_package=EVENTS_PER_PACKAGE[scale])
+    cfg = SimConfig(
+        seed=seed,
+        days=n_days,
+        start=start,
+        target_events=target,
+        noise=noise,
+        missing=missing,
+        late=late,
+        events_per_package=EVENTS_PER_PACKAGE[scale],
+    )
     sim = Simulation(net, cfg, sink, scenarios=book)
     sim.run(progress)
     elapsed = time.perf_counter() - t0
@@ -147,9 +155,22 @@ def generate(
             "lookalikes": "lookalikes.jsonl",
             "stats": "stats.json",
         },
-        "labels_columns": ["event_id", "scenario", "incident", "role", "transfer_key", "start_time", "event_time",
-                           "camouflaged", "subtlety", "seed", "run"],
-        "transfer_key": "the despatch-advice bizTransaction URI of the shipment (present in its shipping and receiving events)",
+        "labels_columns": [
+            "event_id",
+            "scenario",
+            "incident",
+            "role",
+            "transfer_key",
+            "start_time",
+            "event_time",
+            "camouflaged",
+            "subtlety",
+            "seed",
+            "run",
+        ],
+        "transfer_key": (
+            "the despatch-advice bizTransaction URI of the shipment (present in its shipping and receiving events)"
+        ),
         "speed": {"seconds": round(elapsed, 2), "events_per_second": round(sink.events_written / max(elapsed, 1e-9))},
         "credit": CREDIT,
     }
@@ -227,7 +248,9 @@ def tallies(sim: Simulation) -> dict[str, Any]:
     for (src, dst), (shipments, packages) in sink.edges.items():
         for side, li in (("out", src), ("in", dst)):
             kind = net.orgs[net.locs[li].org].kind
-            v = kind_volume.setdefault(kind, {"shipments_out": 0, "packages_out": 0, "shipments_in": 0, "packages_in": 0})
+            v = kind_volume.setdefault(
+                kind, {"shipments_out": 0, "packages_out": 0, "shipments_in": 0, "packages_in": 0}
+            )
             v[f"shipments_{side}"] += shipments
             v[f"packages_{side}"] += packages
     for (kind, step), n in sink.by_kind_step.items():

@@ -33,11 +33,32 @@ DIVISIONS: dict[str, tuple[str, ...]] = {
 # Standard offsets in minutes; states split between zones are decided by longitude below.
 _STATE_TZ = {
     **dict.fromkeys(
-        "CT ME MA NH RI VT NJ NY PA OH MI DE DC GA MD NC SC VA WV".split(), -300
+        [
+            "CT",
+            "ME",
+            "MA",
+            "NH",
+            "RI",
+            "VT",
+            "NJ",
+            "NY",
+            "PA",
+            "OH",
+            "MI",
+            "DE",
+            "DC",
+            "GA",
+            "MD",
+            "NC",
+            "SC",
+            "VA",
+            "WV",
+        ],
+        -300,
     ),
-    **dict.fromkeys("IL WI IA MN MO AR LA OK AL MS".split(), -360),
-    **dict.fromkeys("CO MT NM UT WY AZ".split(), -420),
-    **dict.fromkeys("CA NV WA".split(), -480),
+    **dict.fromkeys(["IL", "WI", "IA", "MN", "MO", "AR", "LA", "OK", "AL", "MS"], -360),
+    **dict.fromkeys(["CO", "MT", "NM", "UT", "WY", "AZ"], -420),
+    **dict.fromkeys(["CA", "NV", "WA"], -480),
     "AK": -540,
     "HI": -600,
 }

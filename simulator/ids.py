@@ -104,9 +104,9 @@ def _mix40(x: int) -> int:
 
 def serial_numeric(n: int, salt: int) -> str:
     """13 digits."""
-    return "%013d" % _mix40((n + salt) & _MASK40)
+    return f"{_mix40((n + salt) & _MASK40):013d}"
 
 
 def serial_alnum(n: int, salt: int) -> str:
     """10 characters of 0-9A-F: alphanumeric, as some labelers print them."""
-    return "%010X" % _mix40((n + salt) & _MASK40)
+    return f"{_mix40((n + salt) & _MASK40):010X}"

@@ -28,7 +28,9 @@ class ScenarioLabel(models.Model):
     event_id = models.CharField(max_length=300, db_index=True)
     scenario = models.CharField(max_length=40, db_index=True)
     incident = models.CharField(max_length=60)
-    role = models.CharField(max_length=40, help_text="What the event is within the incident (ship, receive, dispense...).")
+    role = models.CharField(
+        max_length=40, help_text="What the event is within the incident (ship, receive, dispense...)."
+    )
     transfer_key = models.CharField(
         max_length=200, blank=True, db_index=True, help_text="despatch-advice URI of the shipment, for transfer labels"
     )
@@ -49,7 +51,10 @@ class ScenarioLabel(models.Model):
 
 
 class LookalikeTag(models.Model):
-    """A benign event that resembles an anomaly (return, void, correction, late upload...): for false-positive analysis."""
+    """A benign event that resembles an anomaly (return, void, correction, late upload...).
+
+    For false-positive analysis per look-alike kind.
+    """
 
     event_id = models.CharField(max_length=300, db_index=True)
     kind = models.CharField(max_length=40, db_index=True)

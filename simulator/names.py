@@ -9,7 +9,31 @@ from __future__ import annotations
 
 import random
 
-_ONSETS = ["b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "cr", "dr", "tr", "st", "qu", "th", "sh"]
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "br",
+    "cr",
+    "dr",
+    "tr",
+    "st",
+    "qu",
+    "th",
+    "sh",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ae", "ia", "io", "ea"]
 _CODAS = ["", "", "", "n", "r", "l", "s", "x", "th", "nd", "rk", "v"]
 

@@ -81,12 +81,32 @@ CATALOG: list[tuple[str, str, int, bool, float, float, int, int, bool]] = [
     ("metformin hydrochloride 500 mg tablet, bottle of 500", "", 0, False, 0.15, 0.0, 0, 24, True),
     ("amlodipine 5 mg tablet, bottle of 90", "", 0, False, 0.05, 0.0, 0, 48, False),
     ("oxycodone hydrochloride 10 mg tablet, bottle of 100", "CII", 0, False, 0.15, 0.0, 0, 24, False),
-    ("hydrocodone bitartrate and acetaminophen 10 mg/325 mg tablet, bottle of 100", "CII", 0, False, 0.1, 0.0, 0, 24, False),
+    (
+        "hydrocodone bitartrate and acetaminophen 10 mg/325 mg tablet, bottle of 100",
+        "CII",
+        0,
+        False,
+        0.1,
+        0.0,
+        0,
+        24,
+        False,
+    ),
     ("amoxicillin 500 mg capsule, bottle of 100", "", 0, False, 0.1, 0.45, 20, 48, False),
     ("albuterol sulfate 90 mcg inhalation aerosol, 1 inhaler", "", 0, False, 0.1, 0.3, 110, 72, False),
     ("insulin glargine 100 units/mL, 5 pens of 3 mL", "", 1, True, 0.15, 0.0, 0, 20, False),
     ("semaglutide 1 mg/0.74 mL, 1 pen", "", 2, True, 0.05, 0.0, 0, 20, False),
-    ("bictegravir/emtricitabine/tenofovir alafenamide 50/200/25 mg tablet, bottle of 30", "", 2, False, 0.05, 0.0, 0, 24, False),
+    (
+        "bictegravir/emtricitabine/tenofovir alafenamide 50/200/25 mg tablet, bottle of 30",
+        "",
+        2,
+        False,
+        0.05,
+        0.0,
+        0,
+        24,
+        False,
+    ),
     ("bevacizumab 100 mg/4 mL single-dose vial", "", 2, True, 0.95, 0.0, 0, 10, False),
     ("ceftriaxone 1 g powder for injection, 10 vials", "", 0, False, 0.9, 0.2, 15, 10, False),
     ("oseltamivir phosphate 75 mg capsule, 10 capsules", "", 0, False, 0.15, 1.2, 25, 48, False),
@@ -100,7 +120,17 @@ CATALOG: list[tuple[str, str, int, bool, float, float, int, int, bool]] = [
     ("omeprazole 20 mg delayed-release capsule, bottle of 100", "", 0, False, 0.05, 0.0, 0, 48, False),
     ("alprazolam 1 mg tablet, bottle of 100", "CIV", 0, False, 0.05, 0.0, 0, 48, False),
     ("heparin sodium 5,000 units/mL, 25 vials of 1 mL", "", 0, False, 0.95, 0.0, 0, 10, False),
-    ("emtricitabine/tenofovir disoproxil fumarate 200/300 mg tablet, bottle of 30", "", 2, False, 0.05, 0.0, 0, 24, False),
+    (
+        "emtricitabine/tenofovir disoproxil fumarate 200/300 mg tablet, bottle of 30",
+        "",
+        2,
+        False,
+        0.05,
+        0.0,
+        0,
+        24,
+        False,
+    ),
     ("morphine sulfate ER 30 mg tablet, bottle of 100", "CII", 0, False, 0.3, 0.0, 0, 24, False),
     ("buprenorphine and naloxone 8 mg/2 mg sublingual film, 30 films", "CIII", 0, False, 0.05, 0.0, 0, 24, False),
     ("amphetamine mixed salts 20 mg tablet, bottle of 100", "CII", 0, False, 0.02, 0.25, 240, 24, False),
@@ -254,23 +284,51 @@ class Network:
                 self.used_prefixes.add(p)
                 return p
 
-    def add_org(self, role: str, name: str, prefix: str, state: str, *, digital_link: bool | None = None, labeler: str = "",
-                licence_status: str = "active", authorized: bool = True, first_day: int = 0) -> Org:
+    def add_org(
+        self,
+        role: str,
+        name: str,
+        prefix: str,
+        state: str,
+        *,
+        digital_link: bool | None = None,
+        labeler: str = "",
+        licence_status: str = "active",
+        authorized: bool = True,
+        first_day: int = 0,
+    ) -> Org:
         rng = self.rng
         company = ids.Company(prefix)
         gln = company.gln(0)
         kind = KIND_OF_ROLE[role]
-        code = {"manufacturer": "REG", "repackager": "REG", "wholesaler": "WDD", "3pl": "3PL", "dispenser": "PHY",
-                "hospital": "HSP"}[kind]
+        code = {
+            "manufacturer": "REG",
+            "repackager": "REG",
+            "wholesaler": "WDD",
+            "3pl": "3PL",
+            "dispenser": "PHY",
+            "hospital": "HSP",
+        }[kind]
         licence = f"{state}-{code}-{rng.randrange(10**6, 10**7)}" if licence_status != "none" else ""
         if digital_link is None:
             digital_link = rng.random() < 0.2
         org = Org(
-            idx=len(self.orgs), name=name, role=role, prefix=prefix, gln=gln, licence_number=licence,
-            licence_state=state if licence else "", licence_status=licence_status, authorized=authorized,
-            digital_link=digital_link, first_day=first_day, labeler=labeler,
+            idx=len(self.orgs),
+            name=name,
+            role=role,
+            prefix=prefix,
+            gln=gln,
+            licence_number=licence,
+            licence_state=state if licence else "",
+            licence_status=licence_status,
+            authorized=authorized,
+            digital_link=digital_link,
+            first_day=first_day,
+            labeler=labeler,
             pgln=(ids.pgln(gln, prefix, False), ids.pgln(gln, prefix, True)),
-            lot_style=rng.randrange(4), numeric_serials=rng.random() < 0.75, salt=rng.randrange(10**9),
+            lot_style=rng.randrange(4),
+            numeric_serials=rng.random() < 0.75,
+            salt=rng.randrange(10**9),
         )
         self.orgs.append(org)
         return org
@@ -280,9 +338,20 @@ class Network:
         gln = company.gln(len(org.locations) + 1)
         state = self.geo.counties[county].state
         loc = Loc(
-            idx=len(self.locs), org=org.idx, name=name, role=role, gln=gln, prefix=org.prefix, lat=lat, lon=lon,
-            county=county, state=state, std_off=state_offset(state, lon), dst=state not in ("AZ", "HI"),
-            sgln=(ids.sgln(gln, org.prefix, False), ids.sgln(gln, org.prefix, True)), first_day=first_day,
+            idx=len(self.locs),
+            org=org.idx,
+            name=name,
+            role=role,
+            gln=gln,
+            prefix=org.prefix,
+            lat=lat,
+            lon=lon,
+            county=county,
+            state=state,
+            std_off=state_offset(state, lon),
+            dst=state not in ("AZ", "HI"),
+            sgln=(ids.sgln(gln, org.prefix, False), ids.sgln(gln, org.prefix, True)),
+            first_day=first_day,
         )
         self.locs.append(loc)
         org.locations.append(loc.idx)
@@ -350,10 +419,16 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
     rev_sites = [f for f in geo.facilities if f.activity == "reverse_distributor"]
     for _ in range(spec.reverse):
         site = rng.choice(rev_sites)
-        org = net.add_org("reverse_distributor", names.business("reverse_distributor"),
-                          net.new_prefix(7, rng.choice(["06", "07"])), site.state)
+        org = net.add_org(
+            "reverse_distributor",
+            names.business("reverse_distributor"),
+            net.new_prefix(7, rng.choice(["06", "07"])),
+            site.state,
+        )
         lat, lon = net.facility_point(site.county_fips)
-        net.reverse_locs.append(net.add_loc(org, "returns", f"{org.name} returns center", lat, lon, site.county_fips).idx)
+        net.reverse_locs.append(
+            net.add_loc(org, "returns", f"{org.name} returns center", lat, lon, site.county_fips).idx
+        )
 
     # --- wholesalers: the three national families keep their real DC counts' proportions ---
     def family_sites(rank: int) -> list[str]:
@@ -363,8 +438,12 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
     for rank in (1, 2, 3):
         sites = family_sites(rank)
         national_sizes.append(len(sites))
-        org = net.add_org("national_wholesaler", names.business("national_wholesaler"),
-                          net.new_prefix(7, rng.choice(["08", "09"])), rng.choice(sorted({counties[s].state for s in sites})))
+        org = net.add_org(
+            "national_wholesaler",
+            names.business("national_wholesaler"),
+            net.new_prefix(7, rng.choice(["08", "09"])),
+            rng.choice(sorted({counties[s].state for s in sites})),
+        )
         in_region = [s for s in sites if counties[s].state in region]
         if not in_region:
             in_region = sorted(sites, key=lambda s: haversine_km(counties[s].lat, counties[s].lon, cx, cy))[:1]
@@ -379,8 +458,12 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
     single = [r for r in regional_candidates if len(family_sites(r)) == 1]
     for i, rank in enumerate((multi + single)[: spec.regional]):
         sites = [s for s in family_sites(rank) if counties[s].state in region][:2]
-        org = net.add_org("regional_wholesaler", names.business("regional_wholesaler"),
-                          net.new_prefix(7, rng.choice(["08", "09"])), counties[sites[0]].state)
+        org = net.add_org(
+            "regional_wholesaler",
+            names.business("regional_wholesaler"),
+            net.new_prefix(7, rng.choice(["08", "09"])),
+            counties[sites[0]].state,
+        )
         org.lot_level = i % 3 == 1  # some report shipments at lot level only
         for fips in sites:
             lat, lon = net.facility_point(fips)
@@ -394,8 +477,12 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
     n_far = spec.secondary // 3 if spec.divisions else 0
     for rank in rest[: spec.secondary - n_far] + distant[:n_far]:
         fips = family_sites(rank)[0]
-        org = net.add_org("secondary_wholesaler", names.business("secondary_wholesaler"),
-                          net.new_prefix(9, rng.choice(["10", "11"])), counties[fips].state)
+        org = net.add_org(
+            "secondary_wholesaler",
+            names.business("secondary_wholesaler"),
+            net.new_prefix(9, rng.choice(["10", "11"])),
+            counties[fips].state,
+        )
         org.lot_level = rng.random() < 0.5
         org.window_days = 3
         lat, lon = net.facility_point(fips)
@@ -424,7 +511,6 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
     if need > len(region_pharm):
         raise ValueError(f"region has {len(region_pharm)} pharmacies, {need} needed")
     taken: set[int] = set()
-    chain_weights_share = [0.3, 0.24, 0.18, 0.1, 0.07, 0.05, 0.03, 0.03]
     national_share = [n / sum(national_sizes) for n in national_sizes]
 
     def pick_wholesaler() -> int:
@@ -438,8 +524,12 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
         home = geo.pharmacies[rng.choice(region_pharm)]
         radius = 10_000.0 if c < 2 or not spec.divisions else 250.0
         cand = [i for i in region_pharm if i not in taken]
-        km = _haversine_np(np.array([geo.pharmacies[i][1] for i in cand]), np.array([geo.pharmacies[i][2] for i in cand]),
-                           home[1], home[2])
+        km = _haversine_np(
+            np.array([geo.pharmacies[i][1] for i in cand]),
+            np.array([geo.pharmacies[i][2] for i in cand]),
+            home[1],
+            home[2],
+        )
         weights = (1.0 / (1.0 + (km / radius) ** 2)).tolist()
         stores = sorted(_weighted_sample(rng, cand, weights, n_chain_stores[c]))
         taken.update(stores)
@@ -447,10 +537,14 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
             fips, lat, lon = geo.pharmacies[i]
             net.add_loc(org, "store", f"{org.name} #{1000 + n * 7 + rng.randrange(7)}", lat, lon, fips)
         if org.has_dc:
-            site = min(region_sites, key=lambda f: haversine_km(counties[f.county_fips].lat, counties[f.county_fips].lon,
-                                                                 home[1], home[2]))
+            site = min(
+                region_sites,
+                key=lambda f: haversine_km(counties[f.county_fips].lat, counties[f.county_fips].lon, home[1], home[2]),
+            )
             lat, lon = net.facility_point(site.county_fips)
             net.add_loc(org, "chain_dc", f"{org.name} distribution center", lat, lon, site.county_fips)
+    # Small partners upload weekly; in the big networks every two or four weeks (fewer, fuller documents).
+    small_window = {"tiny": 7, "small": 7, "medium": 14, "large": 28}.get(spec.name, 7)
     cand = [i for i in region_pharm if i not in taken]
     rural = [1.0 / math.sqrt(max(1, counties[geo.pharmacies[i][0]].pharmacies)) for i in cand]
     indeps = sorted(_weighted_sample(rng, cand, rural, spec.independents))
@@ -460,16 +554,24 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
         fips, lat, lon = geo.pharmacies[i]
         first_day = rng.randrange(spec.days // 4, spec.days * 3 // 4) if n in late_start else 0
         lapsed = rng.random() < 0.02  # an administrative licence lapse: benign look-alike of "unlicensed"
-        org = net.add_org("independent", names.business("independent"), net.new_prefix(9, rng.choice(["10", "11", "12"])),
-                          counties[fips].state, licence_status="expired" if lapsed else "active", first_day=first_day)
-        org.window_days = 7
+        org = net.add_org(
+            "independent",
+            names.business("independent"),
+            net.new_prefix(9, rng.choice(["10", "11", "12"])),
+            counties[fips].state,
+            licence_status="expired" if lapsed else "active",
+            first_day=first_day,
+        )
+        org.window_days = small_window
         net.add_loc(org, "pharmacy", org.name, lat, lon, fips, first_day=first_day)
     cand = [i for i in region_pharm if i not in taken]
     pops = [float(counties[geo.pharmacies[i][0]].population) for i in cand]
     for i in sorted(_weighted_sample(rng, cand, pops, spec.hospitals)):
         fips, lat, lon = geo.pharmacies[i]
-        org = net.add_org("hospital", names.business("hospital"), net.new_prefix(9, rng.choice(["12", "13"])), counties[fips].state)
-        org.window_days = 3
+        org = net.add_org(
+            "hospital", names.business("hospital"), net.new_prefix(9, rng.choice(["12", "13"])), counties[fips].state
+        )
+        org.window_days = max(3, small_window // 2)
         net.add_loc(org, "hospital", f"{org.name} pharmacy", lat, lon, fips)
 
     _assign_suppliers(net, rng, national_share)
@@ -520,8 +622,11 @@ def _assign_suppliers(net: Network, rng: random.Random, national_share: list[flo
             else:
                 loc.primary = net.nearest(loc.idx, regional_dcs)
             if org.role == "independent" and rng.random() < 0.35:
-                pool = secondary_dcs + regional_dcs if rng.random() < 0.6 else [
-                    d for o in net.nationals for d in national_dcs[o]]
+                pool = (
+                    secondary_dcs + regional_dcs
+                    if rng.random() < 0.6
+                    else [d for o in net.nationals for d in national_dcs[o]]
+                )
                 pool = [d for d in pool if d != loc.primary]
                 if pool:
                     near = sorted(pool, key=lambda d: (net.distance(loc.idx, d), d))[:3]
@@ -532,10 +637,12 @@ def _assign_suppliers(net: Network, rng: random.Random, national_share: list[flo
             loc.primary = net.nearest(loc.idx, national_dcs[nat])
 
 
+# Weekdays on which a dispenser orders the simulated products (a small slice of its catalogue, so it
+# does not need them every day): deliveries follow the next day.
 ORDER_PATTERNS = {
-    "store": [(0, 3), (1, 4), (0, 2, 4)],
-    "pharmacy": [(0, 2, 4), (1, 3), (0, 3), (0, 1, 2, 3, 4), (1, 4)],
-    "hospital": [(0, 1, 2, 3, 4), (0, 2, 4)],
+    "store": [(0, 3), (1, 4), (2,), (1,)],
+    "pharmacy": [(0, 3), (1, 3), (2,), (0, 2, 4), (1,), (4,)],
+    "hospital": [(0, 2, 4), (1, 3), (0, 3)],
 }
 
 
@@ -576,11 +683,25 @@ def _build_products(net: Network, rng: random.Random, mfrs: list[Org], tpl_locs:
             shelf = rng.choice([540, 730, 730, 1095]) if not cold else rng.choice([270, 365, 540])
             pop = (1.0 / (1 + n) ** 0.8) * (0.5 if tier == 2 else 1.0) * (0.6 if schedule else 1.0)
             p = Product(
-                idx=len(net.products), name=name, ndc=ndc, gtin=gtin, mfr=mfr.idx, prefix_len=len(mfr.prefix),
-                schedule=schedule, value_tier=tier, cold=cold, hospital_share=hosp, season_amp=amp, season_peak=peak,
-                case_size=case, shelf_life_days=shelf, popularity=pop, bulk=bulk,
+                idx=len(net.products),
+                name=name,
+                ndc=ndc,
+                gtin=gtin,
+                mfr=mfr.idx,
+                prefix_len=len(mfr.prefix),
+                schedule=schedule,
+                value_tier=tier,
+                cold=cold,
+                hospital_share=hosp,
+                season_amp=amp,
+                season_peak=peak,
+                case_size=case,
+                shelf_life_days=shelf,
+                popularity=pop,
+                bulk=bulk,
                 sgtin=(ids.sgtin_prefix(gtin, len(mfr.prefix), False), ids.sgtin_prefix(gtin, len(mfr.prefix), True)),
-                numeric_serials=mfr.numeric_serials, salt=mfr.salt,
+                numeric_serials=mfr.numeric_serials,
+                salt=mfr.salt,
             )
             p.supply_loc = mfr_3pl.get(mfr.idx, mfr.locations[0])
             net.products.append(p)
@@ -589,18 +710,32 @@ def _build_products(net: Network, rng: random.Random, mfrs: list[Org], tpl_locs:
     # unit-dose versions made by repackagers from bulk bottles
     for r_idx in net.repackagers:
         rep = net.orgs[r_idx]
-        for bulk in [p for p in list(net.products) if p.bulk][:3]:
+        for bulk_product in [p for p in list(net.products) if p.bulk][:3]:
             code = rng.randrange(100, 900)
             ndc = f"{rep.labeler}-{code:03d}-{rng.randrange(1, 99):02d}"
             gtin = ids.gtin_from_ndc(ndc)
-            base = bulk.name.split(",")[0]
+            base = bulk_product.name.split(",")[0]
             p = Product(
-                idx=len(net.products), name=f"{base}, unit dose blister card of 100", ndc=ndc, gtin=gtin, mfr=r_idx,
-                prefix_len=len(rep.prefix), schedule=bulk.schedule, value_tier=bulk.value_tier, cold=bulk.cold,
-                hospital_share=1.0, season_amp=0.0, season_peak=0, case_size=20, shelf_life_days=365,
-                popularity=bulk.popularity * 0.8, repack_of=bulk.idx, repack_ratio=5,
+                idx=len(net.products),
+                name=f"{base}, unit dose blister card of 100",
+                ndc=ndc,
+                gtin=gtin,
+                mfr=r_idx,
+                prefix_len=len(rep.prefix),
+                schedule=bulk_product.schedule,
+                value_tier=bulk_product.value_tier,
+                cold=bulk_product.cold,
+                hospital_share=1.0,
+                season_amp=0.0,
+                season_peak=0,
+                case_size=20,
+                shelf_life_days=365,
+                popularity=bulk_product.popularity * 0.8,
+                repack_of=bulk_product.idx,
+                repack_ratio=5,
                 sgtin=(ids.sgtin_prefix(gtin, len(rep.prefix), False), ids.sgtin_prefix(gtin, len(rep.prefix), True)),
-                numeric_serials=rep.numeric_serials, salt=rep.salt,
+                numeric_serials=rep.numeric_serials,
+                salt=rep.salt,
             )
             p.supply_loc = rep.locations[0]
             net.products.append(p)

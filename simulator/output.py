@@ -43,7 +43,9 @@ class Sink:
         self.tags_written = 0
         self.documents: list[tuple[str, str, int, int, str]] = []  # file, gln, events, day, first eventTime
         self.by_org_step: dict[tuple[int, str], int] = {}
-        self.edges: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])  # (from, to loc) -> [shipments, packages]
+        self.edges: dict[tuple[int, int], list[int]] = defaultdict(
+            lambda: [0, 0]
+        )  # (from, to loc) -> [shipments, packages]
         self.scenario_events: Counter[str] = Counter()
         self.scenario_camo: Counter[str] = Counter()
         self.incident_events: Counter[str] = Counter()
@@ -63,13 +65,28 @@ class Sink:
             self._index = open(out_dir / "documents.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
             self._index.write("file,sender_gln,events,first_event_time\n")
         else:
-            self._labels = self._tags = self._index = None
+            self._labels = self._tags = self._index = None  # type: ignore[assignment]
 
     # --- intake ---
 
-    def emit(self, org: int, t: int, text: str, eid: str, etime: str, step: str, *, dep: int = -1, dep_seq: int = 0,
-             label: Any = None, tag: Any = None, edge: Any = None, late_days: int = 0, error: bool = False,
-             defer_days: int = 0) -> int:
+    def emit(
+        self,
+        org: int,
+        t: int,
+        text: str,
+        eid: str,
+        etime: str,
+        step: str,
+        *,
+        dep: int = -1,
+        dep_seq: int = 0,
+        label: Any = None,
+        tag: Any = None,
+        edge: Any = None,
+        late_days: int = 0,
+        error: bool = False,
+        defer_days: int = 0,
+    ) -> int:
         """Buffer one event; returns its sequence number. dep/dep_seq: the event (of another partner) this one
         follows from, which must be written first. late_days: a late upload (tagged); defer_days: sent in a later
         document, on time for what it is (an errorDeclaration follows the event it retracts)."""

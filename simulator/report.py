@@ -66,7 +66,7 @@ def summarize(out_dir: Path) -> dict[str, Any]:
         for kind, ds in sorted(by_kind.items())
     }
     # volume concentration among wholesalers (the US has three national ones with most of the volume)
-    wholesale_out = Counter()
+    wholesale_out: Counter[str] = Counter()
     for (a, _b), n in pair_packages.items():
         if kind_of.get(a) == "wholesaler":
             wholesale_out[a] += n
@@ -88,8 +88,16 @@ def summarize(out_dir: Path) -> dict[str, Any]:
         for s, n in sorted(scen.items())
     }
     for s, n in incidents.items():
-        scenario_share.setdefault(s, {"incidents": n, "labelled_events": 0, "camouflaged_events": 0,
-                                      "share_of_events": 0.0, "share_of_labels": 0.0})
+        scenario_share.setdefault(
+            s,
+            {
+                "incidents": n,
+                "labelled_events": 0,
+                "camouflaged_events": 0,
+                "share_of_events": 0.0,
+                "share_of_labels": 0.0,
+            },
+        )
     return {
         "run": manifest["run"],
         "seed": manifest["seed"],
@@ -130,7 +138,8 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         f"- {c['events']:,} EPCIS events in {c['documents']:,} documents; {c['labelled_events']:,} labelled "
         f"({summary['labelled_share_of_events']:.2%}); {c['lookalike_tags']:,} look-alike tags",
-        f"- {c['organizations']} organizations, {c['locations']} locations, {c['products']} products, {c['lots']} lots, "
+        f"- {c['organizations']} organizations, {c['locations']} locations, {c['products']} products, "
+        f"{c['lots']} lots, "
         f"{c['packages']:,} serialized packages",
         f"- {summary['trading_edges']} trading relationships; the three largest wholesalers ship "
         f"{summary['top3_wholesaler_share_of_wholesale_packages']:.0%} of wholesale packages",
@@ -142,30 +151,56 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     for kind, d in summary["degree_by_kind"].items():
         lines.append(f"| {kind} | {d['partners']} | {d['mean']} | {d['median']} | {d['max']} |")
-    lines += ["", "Degree histogram (degree: organizations): "
-              + ", ".join(f"{k}: {v}" for k, v in summary["degree_histogram"].items()), ""]
-    lines += ["## Volume per partner kind", "", "| kind | shipments out | packages out | shipments in | packages in | "
-              "dispensing events |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "Degree histogram (degree: organizations): "
+        + ", ".join(f"{k}: {v}" for k, v in summary["degree_histogram"].items()),
+        "",
+    ]
+    lines += [
+        "## Volume per partner kind",
+        "",
+        "| kind | shipments out | packages out | shipments in | packages in | dispensing events |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for kind, v in summary["volume_by_kind"].items():
-        lines.append(f"| {kind} | {v.get('shipments_out', 0):,} | {v.get('packages_out', 0):,} | "
-                     f"{v.get('shipments_in', 0):,} | {v.get('packages_in', 0):,} | {v.get('dispensing_events', 0):,} |")
-    lines += ["", "## Scenarios (ground truth)", "", "| scenario | incidents | labelled events | camouflaged | "
-              "share of events |", "|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {kind} | {v.get('shipments_out', 0):,} | {v.get('packages_out', 0):,} | "
+            f"{v.get('shipments_in', 0):,} | {v.get('packages_in', 0):,} | {v.get('dispensing_events', 0):,} |"
+        )
+    lines += [
+        "",
+        "## Scenarios (ground truth)",
+        "",
+        "| scenario | incidents | labelled events | camouflaged | share of events |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for s, v in summary["scenarios"].items():
-        lines.append(f"| {s} | {v['incidents']} | {v['labelled_events']} | {v['camouflaged_events']} | "
-                     f"{v['share_of_events']:.3%} |")
+        lines.append(
+            f"| {s} | {v['incidents']} | {v['labelled_events']} | {v['camouflaged_events']} | "
+            f"{v['share_of_events']:.3%} |"
+        )
     lines += ["", "## Benign look-alikes and noise", "", "| kind | events |", "|---|---:|"]
     for k, v in summary["lookalikes"].items():
         lines.append(f"| {k} | {v:,} |")
-    lines += ["", f"Late uploads: {summary['late_events']:,}; errorDeclarations: {summary['error_declarations']:,}.", ""]
+    lines += [
+        "",
+        f"Late uploads: {summary['late_events']:,}; errorDeclarations: {summary['error_declarations']:,}.",
+        "",
+    ]
     lines += ["## Events by business step", "", "| bizStep | events |", "|---|---:|"]
     for k, v in summary["events_by_biz_step"].items():
         lines.append(f"| {k} | {v:,} |")
     if summary.get("speed"):
         sp = summary["speed"]
         lines += ["", f"Generated in {sp.get('seconds')} s ({sp.get('events_per_second'):,} events/s).", ""]
-    lines += ["", "![network](network.png)", "",
-              "Places and demand: The Washington Post ARCOS tables (ODbL); names are synthetic.", ""]
+    lines += [
+        "",
+        "![network](network.png)",
+        "",
+        "Places and demand: The Washington Post ARCOS tables (ODbL); names are synthetic.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -187,15 +222,29 @@ def draw(out_dir: Path, path: Path) -> None:
         if a is None or b is None or a is b:
             continue
         w = math.log1p(e["packages"]) / math.log1p(top)
-        ax.plot([a["lon"], b["lon"]], [a["lat"], b["lat"]], color="#555555", linewidth=0.2 + 2.5 * w,
-                alpha=0.08 + 0.5 * w, zorder=1)
+        ax.plot(
+            [a["lon"], b["lon"]],
+            [a["lat"], b["lat"]],
+            color="#555555",
+            linewidth=0.2 + 2.5 * w,
+            alpha=0.08 + 0.5 * w,
+            zorder=1,
+        )
     for kind, colour in KIND_COLOURS.items():
         pts = [loc for loc in locs.values() if kind_of[loc["organization_gln"]] == kind]
         if not pts:
             continue
         size = 8 if kind in ("dispenser", "hospital") else 45
-        ax.scatter([p["lon"] for p in pts], [p["lat"] for p in pts], s=size, c=colour, label=f"{kind} ({len(pts)})",
-                   zorder=3 if size > 8 else 2, edgecolors="black" if size > 8 else "none", linewidths=0.4)
+        ax.scatter(
+            [p["lon"] for p in pts],
+            [p["lat"] for p in pts],
+            s=size,
+            c=colour,
+            label=f"{kind} ({len(pts)})",
+            zorder=3 if size > 8 else 2,
+            edgecolors="black" if size > 8 else "none",
+            linewidths=0.4,
+        )
     lats = [loc["lat"] for loc in locs.values()]
     if lats:
         mid = (min(lats) + max(lats)) / 2
@@ -204,8 +253,11 @@ def draw(out_dir: Path, path: Path) -> None:
     ax.set_ylabel("latitude")
     ax.set_title("Locations by partner kind; lines: shipments (width and shade by packages, log scale)")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
-    summary = json.loads((out_dir / "report.json").read_text(encoding="utf-8")) if (out_dir / "report.json").exists() \
+    summary = (
+        json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+        if (out_dir / "report.json").exists()
         else summarize(out_dir)
+    )
     hist = {int(k): v for k, v in summary["degree_histogram"].items() if int(k) > 0}
     if hist:
         ax2.loglog(list(hist), list(hist.values()), "o", color="#1f77b4")

@@ -34,18 +34,24 @@ class ScenarioInfo:
 
 
 SCENARIOS: dict[str, ScenarioInfo] = {
-    "serial_cloning": ScenarioInfo("genuine serials copied onto other packs: one serial at two custodians at once", 3.0),
+    "serial_cloning": ScenarioInfo(
+        "genuine serials copied onto other packs: one serial at two custodians at once", 3.0
+    ),
     "counterfeit_injection": ScenarioInfo(
-        "never-commissioned serials sold through an unlicensed or new intermediary", 3.0, (0.2, 0.8)),
+        "never-commissioned serials sold through an unlicensed or new intermediary", 3.0, (0.2, 0.8)
+    ),
     "diversion_loop": ScenarioInfo("a dispenser sells product back into distribution: grey-market loop", 3.0),
     "impossible_travel": ScenarioInfo("custody that moves faster than trucks, or is received before it ships", 3.0),
     "quantity_inflation": ScenarioInfo("more units received, reported or repackaged than were shipped or input", 3.0),
     "reappearing_serial": ScenarioInfo("dispensed or destroyed serials come back into distribution", 3.0, (0.35, 0.85)),
-    "expired_recalled_reentry": ScenarioInfo("expired or recalled lots shipped on instead of returned", 3.0, (0.3, 0.8)),
+    "expired_recalled_reentry": ScenarioInfo(
+        "expired or recalled lots shipped on instead of returned", 3.0, (0.3, 0.8)
+    ),
     "theft": ScenarioInfo("a shipment is shipped and never received, then surfaces elsewhere", 3.0, (0.15, 0.6)),
     "relabelled_lot": ScenarioInfo("lot or expiry restated, contradicting commissioning", 3.0),
-    "pill_mill": ScenarioInfo("a dispenser buys controlled drugs far above its peers from many suppliers", 2.0,
-                              (0.15, 0.55)),
+    "pill_mill": ScenarioInfo(
+        "a dispenser buys controlled drugs far above its peers from many suppliers", 2.0, (0.15, 0.55)
+    ),
     "return_fraud": ScenarioInfo("a 'saleable return' of serials the returner never received", 2.0),
 }
 MIN_INCIDENTS = 2
@@ -61,8 +67,9 @@ class Knobs:
         return {"rate": self.rate, "subtlety": self.subtlety, "camouflage": self.camouflage}
 
 
-def parse_scenarios(text: str | None, *, rate_scale: float = 1.0, subtlety: float | None = None,
-                    camouflage: float | None = None) -> dict[str, Knobs]:
+def parse_scenarios(
+    text: str | None, *, rate_scale: float = 1.0, subtlety: float | None = None, camouflage: float | None = None
+) -> dict[str, Knobs]:
     """'all', 'none', or 'name[:rate=R][:subtlety=S][:camouflage=C],...'."""
     text = (text or "all").strip()
     if text == "none":
@@ -154,8 +161,15 @@ class ScenarioBook:
     def summary(self, labelled: dict[str, int] | None = None) -> list[dict[str, Any]]:
         labelled = labelled or {}
         return [
-            {"incident": i.id, "scenario": i.scenario, "start_day": i.day, "camouflaged": i.camouflaged,
-             "subtlety": i.subtlety, "variant": i.variant, "labelled_events": labelled.get(i.id, 0)}
+            {
+                "incident": i.id,
+                "scenario": i.scenario,
+                "start_day": i.day,
+                "camouflaged": i.camouflaged,
+                "subtlety": i.subtlety,
+                "variant": i.variant,
+                "labelled_events": labelled.get(i.id, 0),
+            }
             for i in self.incidents
         ]
 
@@ -190,7 +204,7 @@ class ScenarioBook:
 
     def divert_expired(self, sim: Simulation, loc: Any, lot: Lot, pkgs: list[int], day: int) -> bool:
         """An armed incident takes the first expired stock found on or after its day (any product)."""
-        if not pkgs or loc.role not in ("dc",) + DISPENSER_ROLES or sim.orgs[loc.org].scenario_actor:
+        if not pkgs or loc.role not in ("dc", *DISPENSER_ROLES) or sim.orgs[loc.org].scenario_actor:
             return False
         inc = next((i for i in self.expiry_armed if i.day <= day + 7), None)
         if inc is None:
@@ -202,17 +216,29 @@ class ScenarioBook:
     # ------------------------------------------------------------------ helpers
 
     def active_dispensers(self, sim: Simulation, day: int, roles: tuple[str, ...] = ("pharmacy",)) -> list[Any]:
-        return [loc for loc in sim.disp_locs if loc.role in roles and (loc.first_day == 0 or loc.first_day <= day - 7)
-                and not sim.orgs[loc.org].scenario_actor]
+        return [
+            loc
+            for loc in sim.disp_locs
+            if loc.role in roles
+            and (loc.first_day == 0 or loc.first_day <= day - 7)
+            and not sim.orgs[loc.org].scenario_actor
+        ]
 
-    def pick_victim(self, sim: Simulation, day: int, near: int = -1, far: bool = False,
-                    roles: tuple[str, ...] = ("pharmacy",), exclude: tuple[int, ...] = ()) -> Any:
+    def pick_victim(
+        self,
+        sim: Simulation,
+        day: int,
+        near: int = -1,
+        far: bool = False,
+        roles: tuple[str, ...] = ("pharmacy",),
+        exclude: tuple[int, ...] = (),
+    ) -> Any:
         cands = [loc for loc in self.active_dispensers(sim, day, roles) if loc.idx not in exclude]
         if not cands:
             cands = [loc for loc in sim.disp_locs if loc.idx not in exclude]
         if near >= 0:
             cands.sort(key=lambda loc: (sim.net.distance(near, loc.idx), loc.idx))
-            cands = cands[-max(1, len(cands) // 4):] if far else cands[: max(1, min(6, len(cands) // 3))]
+            cands = cands[-max(1, len(cands) // 4) :] if far else cands[: max(1, min(6, len(cands) // 3))]
         return self.rng.choice(cands)
 
     def new_actor(self, sim: Simulation, day: int, near: int = -1, far: bool = False, licensed: bool = True) -> Any:
@@ -221,16 +247,28 @@ class ScenarioBook:
         sites = [f for f in net.geo.facilities if f.activity == "distributor"]
         if near >= 0:
             ref = sim.locs[near]
-            scored = sorted(sites, key=lambda f: (haversine_km(net.geo.counties[f.county_fips].lat,
-                                                               net.geo.counties[f.county_fips].lon, ref.lat, ref.lon),
-                                                  f.county_fips))
-            pool = scored[-len(scored) // 3:] if far else scored[2:40]
+            scored = sorted(
+                sites,
+                key=lambda f: (
+                    haversine_km(
+                        net.geo.counties[f.county_fips].lat, net.geo.counties[f.county_fips].lon, ref.lat, ref.lon
+                    ),
+                    f.county_fips,
+                ),
+            )
+            pool = scored[-len(scored) // 3 :] if far else scored[2:40]
         else:
             pool = sites
         site = rng.choice(pool)
-        org = net.add_org("secondary_wholesaler", net.names.business("secondary_wholesaler"),
-                          net.new_prefix(9, rng.choice(["10", "11"])), site.state,
-                          licence_status="active" if licensed else "none", authorized=licensed, first_day=day)
+        org = net.add_org(
+            "secondary_wholesaler",
+            net.names.business("secondary_wholesaler"),
+            net.new_prefix(9, rng.choice(["10", "11"])),
+            site.state,
+            licence_status="active" if licensed else "none",
+            authorized=licensed,
+            first_day=day,
+        )
         org.scenario_actor = True
         org.window_days = 3
         org.lot_level = rng.random() < 0.15
@@ -241,20 +279,26 @@ class ScenarioBook:
 
     def established_secondary(self, sim: Simulation, near: int, exclude: tuple[int, ...] = ()) -> Any:
         """A licensed secondary wholesaler with a normal trading history, close to a place."""
-        cands = [sim.locs[d] for o in sim.net.secondaries for d in sim.orgs[o].locations
-                 if sim.orgs[o].first_day == 0 and d not in exclude]
+        cands = [
+            sim.locs[d]
+            for o in sim.net.secondaries
+            for d in sim.orgs[o].locations
+            if sim.orgs[o].first_day == 0 and d not in exclude
+        ]
         if not cands:
             cands = [sim.locs[d] for o in sim.net.regionals for d in sim.orgs[o].locations if d not in exclude]
         cands.sort(key=lambda loc: (sim.net.distance(near, loc.idx), loc.idx))
         return cands[0]
 
-    def holders(self, sim: Simulation, prods: list[int], roles: tuple[str, ...], exclude: int = -1,
-                min_loose: int = 1) -> list[tuple[int, int]]:
+    def holders(
+        self, sim: Simulation, prods: list[int], roles: tuple[str, ...], exclude: int = -1, min_loose: int = 1
+    ) -> list[tuple[int, int]]:
         """(location, product) pairs holding at least min_loose packages (loose or in sealed cases)."""
         out = []
         pset = set(prods)
-        cands = [loc for loc in sim.locs if loc.role in roles and loc.idx != exclude
-                 and not sim.orgs[loc.org].scenario_actor]
+        cands = [
+            loc for loc in sim.locs if loc.role in roles and loc.idx != exclude and not sim.orgs[loc.org].scenario_actor
+        ]
         if len(cands) > 400:  # a sample keeps large networks fast; the choice stays random
             cands = sorted(self.rng.sample(cands, 400), key=lambda loc: loc.idx)
         for loc in cands:
@@ -300,12 +344,32 @@ class ScenarioBook:
         sim.pkg_lot.extend([lot_idx] * n)
         return list(range(start, start + n))
 
-    def shipment(self, sim: Simulation, inc: Incident, seller: int, buyer: int, pkgs: list[int], *,
-                 kind: str = "sale", disposition: str = "in_transit", role: str = "ship", recv_role: str = "receive",
-                 watch: list[int] | None = None, on_receive: Any = None, owner_from: int = -1) -> Shipment:
+    def shipment(
+        self,
+        sim: Simulation,
+        inc: Incident,
+        seller: int,
+        buyer: int,
+        pkgs: list[int],
+        *,
+        kind: str = "sale",
+        disposition: str = "in_transit",
+        role: str = "ship",
+        recv_role: str = "receive",
+        watch: list[int] | None = None,
+        on_receive: Any = None,
+        owner_from: int = -1,
+    ) -> Shipment:
         sl, bl = sim.locs[seller], sim.locs[buyer]
-        sh = Shipment(seller, buyer, sl.org if owner_from < 0 else owner_from, bl.org, pkgs=list(pkgs), kind=kind,
-                      disposition=disposition)
+        sh = Shipment(
+            seller,
+            buyer,
+            sl.org if owner_from < 0 else owner_from,
+            bl.org,
+            pkgs=list(pkgs),
+            kind=kind,
+            disposition=disposition,
+        )
         sh.desadv = sim.number(sl.org, "ASN")
         sh.po = sim.number(bl.org, "RMA" if kind in ("return", "return_rd") else "PO")
         key = sim.transfer_key(sh)
@@ -342,6 +406,7 @@ def _mix_genuine(book: ScenarioBook, sim: Simulation, seller: int, prod: int, k:
 
 # ---------------------------------------------------------------------- 1 serial cloning
 
+
 def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
     victim = book.pick_victim(sim, day)
@@ -350,7 +415,9 @@ def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     if not found:
         return
     found.sort(key=lambda h: (sim.net.distance(victim.idx, h[0]), h))
-    holder, prod = found[rng.randrange(min(5, len(found)))] if inc.camouflaged else found[-1 - rng.randrange(min(5, len(found)))]
+    holder, prod = (
+        found[rng.randrange(min(5, len(found)))] if inc.camouflaged else found[-1 - rng.randrange(min(5, len(found)))]
+    )
     n = rng.randint(1, 3) if inc.camouflaged else max(2, round(rng.randint(8, 24) * (1 - 0.7 * inc.subtlety)))
     originals = book.take(sim, holder, prod, n, remove=False)
     if not originals:
@@ -369,6 +436,7 @@ def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
 
 
 # ---------------------------------------------------------------------- 2 counterfeit injection
+
 
 def prepare_counterfeit(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) -> None:
     if not inc.camouflaged:
@@ -428,11 +496,21 @@ def start_counterfeit(book: ScenarioBook, sim: Simulation, inc: Incident, day: i
         fake.po = sim.number(seller.org, "PO")
         extra = sim.parties(fake, dl)
         t = sim.t_at(seller, day - 1, 8.0, 11.0)
-        sim.emit_object(seller, t, [sim.epc(p, dl) for p in all_fakes], "OBSERVE", "receiving", "in_progress",
-                        extra=extra, label=inc.label("falsified_receipt", sim.transfer_key(fake)), late=False)
+        sim.emit_object(
+            seller,
+            t,
+            [sim.epc(p, dl) for p in all_fakes],
+            "OBSERVE",
+            "receiving",
+            "in_progress",
+            extra=extra,
+            label=inc.label("falsified_receipt", sim.transfer_key(fake)),
+            late=False,
+        )
 
 
 # ---------------------------------------------------------------------- 3 diversion loop
+
 
 def start_diversion(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
@@ -445,7 +523,9 @@ def start_diversion(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
     d_loc, prod = found[rng.randrange(len(found))]
     d = sim.locs[d_loc]
     have = len(sim.stock[d_loc][prod].loose)
-    n = min(have - 1, rng.randint(1, 3) if inc.camouflaged else max(3, round(rng.randint(6, 18) * (1 - 0.5 * inc.subtlety))))
+    n = min(
+        have - 1, rng.randint(1, 3) if inc.camouflaged else max(3, round(rng.randint(6, 18) * (1 - 0.5 * inc.subtlety)))
+    )
     pkgs = book.take(sim, d_loc, prod, max(1, n))
     if not pkgs:
         return
@@ -453,16 +533,27 @@ def start_diversion(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
         broker = book.established_secondary(sim, d_loc)
         dcs = [x for o in sim.net.nationals + sim.net.regionals for x in sim.net.dcs_of(o) if x != d.primary]
         end = sim.net.nearest(broker.idx, dcs) if dcs else d.primary
-        first = book.shipment(sim, inc, d_loc, broker.idx, pkgs, kind="return", disposition="returned",
-                              role="outbound", recv_role="broker_receive", on_receive=_hold)
+        first = book.shipment(
+            sim,
+            inc,
+            d_loc,
+            broker.idx,
+            pkgs,
+            kind="return",
+            disposition="returned",
+            role="outbound",
+            recv_role="broker_receive",
+            on_receive=_hold,
+        )
         inc.variant = "framed as a return to an established secondary, resold to another wholesaler"
     else:
         broker = book.new_actor(sim, day, near=d_loc, far=inc.subtlety < 0.4)
         end = d.primary  # back to the wholesaler that sold it: a loop
         if sim.locs[end].role == "chain_dc":
             end = sim.locs[end].primary
-        first = book.shipment(sim, inc, d_loc, broker.idx, pkgs, role="outbound", recv_role="broker_receive",
-                              on_receive=_hold)
+        first = book.shipment(
+            sim, inc, d_loc, broker.idx, pkgs, role="outbound", recv_role="broker_receive", on_receive=_hold
+        )
         inc.variant = "sold to a new broker, back to the original wholesaler"
     sim.ship(first, day, sim.t_at(d, day, 12.0, 18.0))
     lag = rng.randint(2, 6) if inc.camouflaged else rng.randint(1, 4)
@@ -476,13 +567,18 @@ def start_diversion(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
 
 # ---------------------------------------------------------------------- 4 impossible travel / out-of-order custody
 
+
 def start_travel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
     victim = book.pick_victim(sim, day)
     prods = _retail_products(sim, valuable=False)
     if inc.camouflaged:
-        dcs = [x for o in sim.net.nationals + sim.net.regionals + sim.net.secondaries for x in sim.net.dcs_of(o)
-               if x not in (victim.primary, victim.secondary)]
+        dcs = [
+            x
+            for o in sim.net.nationals + sim.net.regionals + sim.net.secondaries
+            for x in sim.net.dcs_of(o)
+            if x not in (victim.primary, victim.secondary)
+        ]
         dcs = [x for x in dcs if any(p in sim.stock[x] for p in prods)]
         if not dcs:
             return
@@ -525,6 +621,7 @@ def start_travel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -
 
 # ---------------------------------------------------------------------- 5 quantity inflation
 
+
 def start_inflation(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
     variants = ["receipt", "lot_level"] + (["repack"] if sim.net.repackagers else [])
@@ -550,12 +647,13 @@ def start_inflation(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
         sim.receive_hooks[victim.idx] = inflate
         inc.data["victim"] = victim.idx
     elif inc.variant == "lot_level":
-        sellers = [x for o in sim.net.secondaries + sim.net.regionals for x in sim.net.dcs_of(o)
-                   if sim.orgs[sim.locs[x].org].first_day == 0]
-        if inc.camouflaged and sellers:
-            seller = sim.locs[rng.choice(sellers)]
-        else:
-            seller = book.new_actor(sim, day, near=-1)
+        sellers = [
+            x
+            for o in sim.net.secondaries + sim.net.regionals
+            for x in sim.net.dcs_of(o)
+            if sim.orgs[sim.locs[x].org].first_day == 0
+        ]
+        seller = sim.locs[rng.choice(sellers)] if inc.camouflaged and sellers else book.new_actor(sim, day, near=-1)
         prods = _retail_products(sim, valuable=False)
         pkgs: list[int] = []
         prod = rng.choice(prods)
@@ -593,6 +691,7 @@ def start_inflation(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
 
 # ---------------------------------------------------------------------- 6 reappearing serials
 
+
 def start_reappearing(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
     min_age = 14 if inc.camouflaged else 5
@@ -608,15 +707,15 @@ def start_reappearing(book: ScenarioBook, sim: Simulation, inc: Incident, day: i
             return
         pid0, origin, _ = candidates[rng.randrange(len(candidates))]
         prod = sim.pkg_prod[pid0]
-        same = [c for c in candidates if sim.pkg_prod[c[0]] == prod]
+        same_dispensed = [c[0] for c in candidates if sim.pkg_prod[c[0]] == prod]
         n = rng.randint(1, 3) if inc.camouflaged else max(2, round(rng.randint(5, 15) * (1 - 0.6 * inc.subtlety)))
-        picked = list(dict.fromkeys([pid0] + [c[0] for c in rng.sample(same, min(len(same), n))]))[:n]
+        picked = list(dict.fromkeys([pid0, *rng.sample(same_dispensed, min(len(same_dispensed), n))]))[:n]
         inc.variant = "dispensed serials refilled and resold"
     else:
         pid0, _ = pool[rng.randrange(len(pool))]
         prod = sim.pkg_prod[pid0]
         same = [p for p, _ in pool if sim.pkg_prod[p] == prod]
-        picked = list(dict.fromkeys([pid0] + rng.sample(same, min(len(same), rng.randint(3, 10)))))
+        picked = list(dict.fromkeys([pid0, *rng.sample(same, min(len(same), rng.randint(3, 10)))]))
         origin = sim.net.reverse_locs[0]
         inc.variant = "destroyed serials back on the market"
     if inc.camouflaged:
@@ -633,12 +732,16 @@ def start_reappearing(book: ScenarioBook, sim: Simulation, inc: Incident, day: i
 
 # ---------------------------------------------------------------------- 7 expired / recalled lots re-entering
 
+
 def prepare_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) -> None:
     inc.variant = "recalled" if i % 2 == 0 else "expired"
     if inc.variant == "expired":
         # make sure some lot expires around the incident: a short-dated lot (packaged from old bulk)
-        prods = [p for p in _retail_products(sim, valuable=False)
-                 if sim.products[p].supply_loc == sim.orgs[sim.products[p].mfr].locations[0]]
+        prods = [
+            p
+            for p in _retail_products(sim, valuable=False)
+            if sim.products[p].supply_loc == sim.orgs[sim.products[p].mfr].locations[0]
+        ]
         prods = prods or _retail_products(sim, valuable=False)
         prod = prods[(len(prods) // 2 + i) % len(prods)]
         inc.data["prod"] = prod
@@ -655,7 +758,11 @@ def prepare_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) 
             held = []
             for li, st in enumerate(s.stock):
                 x = st.get(prod)
-                if x is None or s.orgs[s.locs[li].org].scenario_actor or s.locs[li].role not in ("dc",) + DISPENSER_ROLES:
+                if (
+                    x is None
+                    or s.orgs[s.locs[li].org].scenario_actor
+                    or s.locs[li].role not in ("dc", *DISPENSER_ROLES)
+                ):
                     continue
                 n = sum(1 for p in x.loose if s.pkg_lot[p] == lot)
                 n += sum(len(s.case_pkgs[c]) for c in x.cases if s.pkg_lot[s.case_pkgs[c][0]] == lot)
@@ -671,8 +778,9 @@ def prepare_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) 
             x.loose = type(x.loose)(p for p in x.loose if p not in mine)
             book.expiry_armed.remove(inc)
             when = s.lots[lot].expiry_day + book.rng.randint(1, 6)
-            s.agenda[max(d + 1, when)].append(("call", lambda s2, d2: _reentry_onward(book, s2, inc, li, mine, d2,
-                                                                                      "expired")))
+            s.agenda[max(d + 1, when)].append(
+                ("call", lambda s2, d2: _reentry_onward(book, s2, inc, li, mine, d2, "expired"))
+            )
 
         sim.agenda[made].append(("call", short_lot))
         sim.agenda[max(made + 1, inc.day - book.rng.randint(8, 14))].append(("call", set_aside))
@@ -699,8 +807,9 @@ def start_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     sim.recall(prod, day, lot_idx)
 
 
-def _reentry_onward(book: ScenarioBook, sim: Simulation, inc: Incident, holder: int, pkgs: list[int], day: int,
-                    what: str) -> None:
+def _reentry_onward(
+    book: ScenarioBook, sim: Simulation, inc: Incident, holder: int, pkgs: list[int], day: int, what: str
+) -> None:
     rng = book.rng
     h = sim.locs[holder]
     keep = pkgs if inc.camouflaged and h.role == "dc" else pkgs[: max(1, len(pkgs))]
@@ -728,7 +837,9 @@ def _reentry_onward(book: ScenarioBook, sim: Simulation, inc: Incident, holder: 
     if keep[n:]:
         sim.return_to_rd(h, keep[n:], day, what, tag=f"{what}_return")
     inc.variant += ": sold to a broker who sells it on"
-    first = book.shipment(sim, inc, holder, broker.idx, sold, role="outbound", recv_role="broker_receive", on_receive=_hold)
+    first = book.shipment(
+        sim, inc, holder, broker.idx, sold, role="outbound", recv_role="broker_receive", on_receive=_hold
+    )
 
     def go1(s: Simulation, d: int) -> None:
         s.ship(first, d)
@@ -743,6 +854,7 @@ def _reentry_onward(book: ScenarioBook, sim: Simulation, inc: Incident, holder: 
 
 
 # ---------------------------------------------------------------------- 8 theft
+
 
 def start_theft(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
@@ -778,8 +890,12 @@ def _surface(book: ScenarioBook, sim: Simulation, inc: Incident, stolen: Shipmen
         genuine = _mix_genuine(book, sim, broker.idx, prod, rng.randint(1, 3))
         victim = book.pick_victim(sim, day, near=broker.idx, exclude=(origin,))
         inc.variant = "resold months later by an established secondary, no receipt on record"
-        sim.ship(book.shipment(sim, inc, broker.idx, victim.idx, sold + genuine, role="resale",
-                               recv_role="resale_receive", watch=sold), day)
+        sim.ship(
+            book.shipment(
+                sim, inc, broker.idx, victim.idx, sold + genuine, role="resale", recv_role="resale_receive", watch=sold
+            ),
+            day,
+        )
         return
     broker = book.new_actor(sim, day, near=origin, far=inc.subtlety < 0.5, licensed=rng.random() < 0.5)
     # a receipt from a front company nobody has heard of
@@ -787,29 +903,52 @@ def _surface(book: ScenarioBook, sim: Simulation, inc: Incident, stolen: Shipmen
     dl = org.digital_link
     front = ids.Company(sim.net.new_prefix(9, "13"))
     front_gln = front.gln(0)
-    src = [{"type": "owning_party", "source": ids.pgln(front_gln, front.prefix, dl)},
-           {"type": "location", "source": ids.sgln(front.gln(1), front.prefix, dl)}]
-    dst = [{"type": "owning_party", "destination": org.pgln[dl]},
-           {"type": "location", "destination": broker.sgln[dl]}]
+    src = [
+        {"type": "owning_party", "source": ids.pgln(front_gln, front.prefix, dl)},
+        {"type": "location", "source": ids.sgln(front.gln(1), front.prefix, dl)},
+    ]
+    dst = [{"type": "owning_party", "destination": org.pgln[dl]}, {"type": "location", "destination": broker.sgln[dl]}]
     po = sim.number(broker.org, "PO")
     key = ids.biz_transaction(front.gln(1), sim.number(broker.org, "ASN"))
-    extra = {"bizTransactionList": [{"type": "po", "bizTransaction": ids.biz_transaction(broker.gln, po)},
-                                    {"type": "desadv", "bizTransaction": key}],
-             "sourceList": src, "destinationList": dst}
-    sim.emit_object(broker, sim.t_at(broker, day, 8.0, 12.0), [sim.epc(p, dl) for p in pkgs], "OBSERVE", "receiving",
-                    "in_progress", extra=extra, label=inc.label("fence_receipt", key), late=False)
+    extra = {
+        "bizTransactionList": [
+            {"type": "po", "bizTransaction": ids.biz_transaction(broker.gln, po)},
+            {"type": "desadv", "bizTransaction": key},
+        ],
+        "sourceList": src,
+        "destinationList": dst,
+    }
+    sim.emit_object(
+        broker,
+        sim.t_at(broker, day, 8.0, 12.0),
+        [sim.epc(p, dl) for p in pkgs],
+        "OBSERVE",
+        "receiving",
+        "in_progress",
+        extra=extra,
+        label=inc.label("fence_receipt", key),
+        late=False,
+    )
     inc.variant = "surfaces at a newcomer, received from an unknown company"
     half = max(1, len(pkgs) // 2)
     v1 = book.pick_victim(sim, day, near=broker.idx, exclude=(origin,))
-    sim.ship(book.shipment(sim, inc, broker.idx, v1.idx, pkgs[:half], role="resale", recv_role="resale_receive"),
-             day + 1)
+    sim.ship(
+        book.shipment(sim, inc, broker.idx, v1.idx, pkgs[:half], role="resale", recv_role="resale_receive"), day + 1
+    )
     if pkgs[half:]:
         v2 = book.pick_victim(sim, day, near=broker.idx, exclude=(origin, v1.idx))
-        sim.agenda[day + rng.randint(2, 5)].append(("call", lambda s, d: s.ship(book.shipment(
-            s, inc, broker.idx, v2.idx, pkgs[half:], role="resale", recv_role="resale_receive"), d)))
+        sim.agenda[day + rng.randint(2, 5)].append(
+            (
+                "call",
+                lambda s, d: s.ship(
+                    book.shipment(s, inc, broker.idx, v2.idx, pkgs[half:], role="resale", recv_role="resale_receive"), d
+                ),
+            )
+        )
 
 
 # ---------------------------------------------------------------------- 9 relabelled lots
+
 
 def start_relabel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
@@ -824,8 +963,15 @@ def start_relabel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
             if found:
                 s.loose.extend(book.take(sim, found[0][0], out.repack_of, n_in))
         shift = round(inc.scaled(rng.uniform(200, 400), rng.uniform(30, 90)))
-        made = sim.repackage(rep, out.idx, n_in, day, label=inc.label("relabel_transformation"), expiry_shift=shift,
-                             expiry_over_input=True)
+        made = sim.repackage(
+            rep,
+            out.idx,
+            n_in,
+            day,
+            label=inc.label("relabel_transformation"),
+            expiry_shift=shift,
+            expiry_over_input=True,
+        )
         inc.variant = f"repackager output expiry {shift} days past its input lot's expiry"
         if made:
             return
@@ -854,14 +1000,23 @@ def start_relabel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     dl = org.digital_link
     lot = sim.lots[book.phantom_lot(sim, prod, day, style_like=inc.subtlety > 0.5)]
     t = sim.t_at(broker, day, 8.0, 12.0)
-    sim.emit_object(broker, t, [sim.epc(p, dl) for p in pkgs], "ADD", "commissioning", "active",
-                    ilmd={"cbvmda:lotNumber": lot.number, "cbvmda:itemExpirationDate": lot.expiry},
-                    label=inc.label("recommission"), late=False)
+    sim.emit_object(
+        broker,
+        t,
+        [sim.epc(p, dl) for p in pkgs],
+        "ADD",
+        "commissioning",
+        "active",
+        ilmd={"cbvmda:lotNumber": lot.number, "cbvmda:itemExpirationDate": lot.expiry},
+        label=inc.label("recommission"),
+        late=False,
+    )
     victim = book.pick_victim(sim, day, near=broker.idx)
     sim.ship(book.shipment(sim, inc, broker.idx, victim.idx, pkgs), day + rng.randint(0, 2))
 
 
 # ---------------------------------------------------------------------- 10 pill mill
+
 
 def prepare_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) -> None:
     if inc.camouflaged:
@@ -872,8 +1027,13 @@ def prepare_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, i: int
     region = [p for p in net.geo.pharmacies if counties[p[0]].state in net.region_states]
     fips, lat, lon = region[rng.randrange(len(region))]
     opened = max(1, inc.day - rng.randint(5, 15))
-    org = net.add_org("independent", net.names.business("independent"), net.new_prefix(9, rng.choice(["10", "11", "12"])),
-                      counties[fips].state, first_day=opened)
+    org = net.add_org(
+        "independent",
+        net.names.business("independent"),
+        net.new_prefix(9, rng.choice(["10", "11", "12"])),
+        counties[fips].state,
+        first_day=opened,
+    )
     org.scenario_actor = True
     org.window_days = 7
     loc = net.add_loc(org, "pharmacy", org.name, lat, lon, fips, first_day=opened)
@@ -908,10 +1068,14 @@ def start_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
     inc.data["pill_mill"] = p.idx
     factor = inc.scaled(rng.uniform(8, 14), rng.uniform(2.5, 4.0)) if not inc.camouflaged else rng.uniform(2.5, 4.0)
     n_sup = rng.randint(2, 3) if inc.camouflaged else max(3, round(inc.scaled(6, 3)))
-    dcs = [x for o in sim.net.nationals + sim.net.regionals + sim.net.secondaries for x in sim.net.dcs_of(o)
-           if sim.orgs[sim.locs[x].org].first_day == 0]
+    dcs = [
+        x
+        for o in sim.net.nationals + sim.net.regionals + sim.net.secondaries
+        for x in sim.net.dcs_of(o)
+        if sim.orgs[sim.locs[x].org].first_day == 0
+    ]
     dcs.sort(key=lambda x: (sim.net.distance(p.idx, x), x))
-    suppliers = [p.primary] + [x for x in dcs if x != p.primary][: n_sup - 1]
+    suppliers = [p.primary, *[x for x in dcs if x != p.primary][: n_sup - 1]]
     length = min(sim.cfg.days - day - 2, rng.randint(21, 42))
     sim.demand_boost[p.idx] = (factor, day, day + length)
 
@@ -933,6 +1097,7 @@ def start_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
 
 # ---------------------------------------------------------------------- 11 return fraud
 
+
 def start_return_fraud(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -> None:
     rng = book.rng
     cands = [v for v in book.active_dispensers(sim, day) if sim.locs[v.primary].role == "dc"]
@@ -953,13 +1118,16 @@ def start_return_fraud(book: ScenarioBook, sim: Simulation, inc: Incident, day: 
     else:
         prod = rng.choice(_retail_products(sim, valuable=True))
         genuine_lots = [x for x in sim.lots_of.get(prod, []) if not sim.lots[x].phantom]
-        lot = rng.choice(genuine_lots) if genuine_lots and inc.subtlety > 0.4 else book.phantom_lot(sim, prod, day, False)
+        lot = (
+            rng.choice(genuine_lots) if genuine_lots and inc.subtlety > 0.4 else book.phantom_lot(sim, prod, day, False)
+        )
         pkgs = book.fakes(sim, prod, max(2, round(rng.randint(3, 10) * (1 - 0.5 * inc.subtlety))), lot)
         inc.variant = "returns never-commissioned serials"
     if not pkgs:
         return
-    sh = book.shipment(sim, inc, p.idx, w, pkgs, kind="return", disposition="returned", role="return",
-                       recv_role="return_receive")
+    sh = book.shipment(
+        sim, inc, p.idx, w, pkgs, kind="return", disposition="returned", role="return", recv_role="return_receive"
+    )
     sh.label_restock = inc.label("restock", sim.transfer_key(sh))
     for pid in pkgs:
         sim.watch_ship[pid] = inc

@@ -164,6 +164,45 @@ class GraphScorer:
         p = 1.0 / (1.0 + np.exp(-z))
         return p if self.kind == "gnn" else 1.0 - p  # link prediction: how unexpected the transfer is
 
+    def _attributions(self, arrays: dict[str, np.ndarray], edge: int) -> tuple[Any, Any, Any]:
+        import torch
+
+        from anomaly.ml.nets import to_tensors
+        from anomaly.ml.temporal import snapshot
+
+        s = snapshot(arrays, np.array([edge]), self.norm, lookback_days=self.cfg.lookback_days)
+        g = to_tensors(s)
+        g["msg_attr"].requires_grad_(True)
+        g["tgt_attr"].requires_grad_(True)
+        self.net.eval()
+        with torch.enable_grad():
+            logit = self.net(g)[0]
+            logit.backward()
+        return s, g, logit
+
+    def neighbour_attribution(self, arrays: dict[str, np.ndarray], edge: int, top: int = 5) -> list[tuple[int, float, str]]:
+        """The earlier transfers whose attributes moved this score most (gradient x input, summed per transfer)."""
+        from anomaly.ml.inference import relation
+
+        s, g, _ = self._attributions(arrays, edge)
+        if len(s.msg_edges) == 0:
+            return []
+        weight = (g["msg_attr"].grad * g["msg_attr"]).abs().sum(dim=1).detach().numpy()
+        order = np.argsort(-weight)[:top]
+        total = float(weight.sum()) or 1.0
+        return [(int(s.msg_edges[i]), float(weight[i] / total), relation(arrays, edge, int(s.msg_edges[i])))
+                for i in order if weight[i] > 0]
+
+    def feature_attribution(self, arrays: dict[str, np.ndarray], edge: int, top: int = 8) -> list[dict[str, Any]]:
+        from anomaly.ml.replay import FEATURES
+
+        _s, g, _ = self._attributions(arrays, edge)
+        contrib = (g["tgt_attr"].grad * g["tgt_attr"])[0].detach().numpy()
+        order = np.argsort(-np.abs(contrib))[:top]
+        x = arrays["x"][edge]
+        return [{"feature": FEATURES[i], "value": round(float(x[i]), 4), "contribution": round(float(contrib[i]), 4)}
+                for i in order]
+
     def state(self) -> dict[str, Any]:
         return {"kind": self.kind, "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
                 "norm": self.norm.state(), "hparams": self.hparams, "cfg": self.cfg.as_dict()}

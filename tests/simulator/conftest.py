@@ -88,8 +88,12 @@ class Run:
 
     def epcs(self, event: dict[str, Any], expand: bool = True) -> list[tuple]:
         """Instance identifiers of an event, with SSCCs expanded to the packages packed in them."""
-        raw = (event.get("epcList") or []) + (event.get("childEPCs") or []) + (event.get("inputEPCList") or []) \
+        raw = (
+            (event.get("epcList") or [])
+            + (event.get("childEPCs") or [])
+            + (event.get("inputEPCList") or [])
             + (event.get("outputEPCList") or [])
+        )
         keys = [key_of(u) for u in raw]
         if not expand:
             return keys

@@ -81,9 +81,11 @@ def test_every_gs1_key_has_a_valid_check_digit(tiny: Run) -> None:
     for loc in tiny.partners["locations"]:
         assert has_valid_check_digit(loc["gln"]), loc["gln"]
     for p in tiny.partners["products"]:
-        assert len(p["gtin"]) == 14 and has_valid_check_digit(p["gtin"])
+        assert len(p["gtin"]) == 14
+        assert has_valid_check_digit(p["gtin"])
         # US NDC-based GTIN: indicator 0, "03", the 10-digit NDC, check digit
-        assert p["gtin"][:3] == "003" and p["gtin"][3:13] == p["ndc"].replace("-", "")
+        assert p["gtin"][:3] == "003"
+        assert p["gtin"][3:13] == p["ndc"].replace("-", "")
     keys = set()
     for _pos, e, _s in tiny.events:
         for field in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
@@ -92,9 +94,11 @@ def test_every_gs1_key_has_a_valid_check_digit(tiny: Run) -> None:
             keys.add(key_of(e["parentID"]))
     for k in keys:
         if k[0] == "sgtin":
-            assert has_valid_check_digit(k[1]) and 1 <= len(k[2]) <= 20, k
+            assert has_valid_check_digit(k[1]), k
+            assert 1 <= len(k[2]) <= 20, k
         elif k[0] == "sscc":
-            assert len(k[1]) == 18 and has_valid_check_digit(k[1]), k
+            assert len(k[1]) == 18, k
+            assert has_valid_check_digit(k[1]), k
 
 
 def test_identifiers_come_as_epc_urns_and_as_gs1_digital_links(tiny: Run) -> None:
@@ -108,12 +112,14 @@ def test_every_event_has_a_uuid_event_id_and_only_retractions_repeat_one(tiny: R
     for event_id, events in tiny.by_id.items():
         assert UUID_URN.match(event_id), event_id
         if len(events) > 1:
-            assert len(events) == 2 and sum("errorDeclaration" in e for e in events) == 1
+            assert len(events) == 2
+            assert sum("errorDeclaration" in e for e in events) == 1
 
 
 def test_standard_vocabulary_is_written_as_bare_words(tiny: Run) -> None:
     for _p, e, _s in tiny.events:
-        assert ":" not in e.get("bizStep", "") and ":" not in e.get("disposition", "")
+        assert ":" not in e.get("bizStep", "")
+        assert ":" not in e.get("disposition", "")
 
 
 def test_time_zone_offsets_are_those_of_the_location(tiny: Run) -> None:
@@ -144,14 +150,19 @@ def test_commissioning_carries_lot_and_expiry_in_ilmd_and_the_prefix_is_declared
 def test_shipments_name_owning_parties_and_locations_on_both_sides(tiny: Run) -> None:
     for _p, e, _s in tiny.events:
         if e.get("bizStep") in ("shipping", "receiving"):
-            assert len(tiny.sources(e, "owning_party")) == 1 and len(tiny.sources(e, "location")) == 1
-            assert len(tiny.destinations(e, "owning_party")) == 1 and len(tiny.destinations(e, "location")) == 1
+            assert len(tiny.sources(e, "owning_party")) == 1
+            assert len(tiny.sources(e, "location")) == 1
+            assert len(tiny.destinations(e, "owning_party")) == 1
+            assert len(tiny.destinations(e, "location")) == 1
             assert {b["type"] for b in e["bizTransactionList"]} in ({"po", "desadv"}, {"rma", "desadv"})
 
 
 def test_third_party_logistics_appear_as_possessing_parties(tiny: Run) -> None:
-    possessed = [e for _p, e, _s in tiny.events if tiny.sources(e, "possessing_party")
-                 or tiny.destinations(e, "possessing_party")]
+    possessed = [
+        e
+        for _p, e, _s in tiny.events
+        if tiny.sources(e, "possessing_party") or tiny.destinations(e, "possessing_party")
+    ]
     assert possessed
     for e in possessed:
         parties = tiny.sources(e, "possessing_party") + tiny.destinations(e, "possessing_party")
@@ -160,24 +171,43 @@ def test_third_party_logistics_appear_as_possessing_parties(tiny: Run) -> None:
 
 def test_every_event_type_of_the_life_of_the_goods_is_there(tiny: Run) -> None:
     steps = {(e["type"], e.get("bizStep")) for _p, e, _s in tiny.events}
-    for expected in [("ObjectEvent", "commissioning"), ("AggregationEvent", "packing"), ("ObjectEvent", "shipping"),
-                     ("ObjectEvent", "receiving"), ("AggregationEvent", "unpacking"), ("ObjectEvent", "dispensing"),
-                     ("ObjectEvent", "destroying"), ("TransformationEvent", "repackaging"),
-                     ("ObjectEvent", "holding")]:
+    for expected in [
+        ("ObjectEvent", "commissioning"),
+        ("AggregationEvent", "packing"),
+        ("ObjectEvent", "shipping"),
+        ("ObjectEvent", "receiving"),
+        ("AggregationEvent", "unpacking"),
+        ("ObjectEvent", "dispensing"),
+        ("ObjectEvent", "destroying"),
+        ("TransformationEvent", "repackaging"),
+        ("ObjectEvent", "holding"),
+    ]:
         assert expected in steps
     dispositions = {e.get("disposition") for _p, e, _s in tiny.events}
     assert {"dispensed", "returned", "recalled", "expired", "destroyed", "in_transit"} <= dispositions
 
 
 def test_dispensing_names_the_dispenser_and_nothing_about_a_patient(tiny: Run) -> None:
-    personal = re.compile(r"patient|prescri|birth|\bdob\b|ssn|first.?name|last.?name|address|phone|email|\brx",
-                          re.IGNORECASE)
+    personal = re.compile(
+        r"patient|prescri|birth|\bdob\b|ssn|first.?name|last.?name|address|phone|email|\brx", re.IGNORECASE
+    )
     for _p, e, _s in tiny.events:
         if e.get("bizStep") == "dispensing":
-            assert set(e) <= {"type", "eventID", "eventTime", "eventTimeZoneOffset", "epcList", "action", "bizStep",
-                              "disposition", "readPoint"}
+            assert set(e) <= {
+                "type",
+                "eventID",
+                "eventTime",
+                "eventTimeZoneOffset",
+                "epcList",
+                "action",
+                "bizStep",
+                "disposition",
+                "readPoint",
+            }
             assert tiny.org_kind[tiny.location[gln_of(e["readPoint"]["id"])]["organization_gln"]] in (
-                "dispenser", "hospital")
+                "dispenser",
+                "hospital",
+            )
     text = "\n".join(json.dumps(doc) for _n, doc in tiny.documents)
     keys = set(re.findall(r'"([A-Za-z:_]+)":', text))
     assert not [k for k in keys if personal.search(k)]
@@ -212,7 +242,8 @@ def test_master_data_covers_every_party_location_and_product_in_the_events(tiny:
                 assert k[1] in gtins
     assert front_companies <= 5
     lots = {(lot["gtin"], lot["lot"]) for lot in tiny.partners["lots"]}
-    assert lots and all(len(lot["expiry"]) == 10 for lot in tiny.partners["lots"])
+    assert lots
+    assert all(len(lot["expiry"]) == 10 for lot in tiny.partners["lots"])
 
 
 def test_business_names_are_synthetic(tiny: Run) -> None:

@@ -8,8 +8,21 @@ import re
 from simulator.scenarios import SCENARIOS
 from tests.simulator.conftest import Run
 
-TRANSFER_ROLES = {"ship", "receive", "stolen_shipment", "outbound", "broker_receive", "reentry", "reentry_receive",
-                  "resale", "resale_receive", "inflated_receipt", "inflated_shipment", "return", "return_receive"}
+TRANSFER_ROLES = {
+    "ship",
+    "receive",
+    "stolen_shipment",
+    "outbound",
+    "broker_receive",
+    "reentry",
+    "reentry_receive",
+    "resale",
+    "resale_receive",
+    "inflated_receipt",
+    "inflated_shipment",
+    "return",
+    "return_receive",
+}
 
 
 def test_every_scenario_is_present_with_plain_and_camouflaged_incidents(tiny: Run) -> None:
@@ -27,7 +40,8 @@ def test_the_labels_file_has_one_row_per_labelled_event_with_the_required_column
     for row in tiny.labels:
         assert {"event_id", "scenario", "transfer_key", "start_time", "camouflaged"} <= set(row)
         assert isinstance(row["camouflaged"], bool)
-        assert row["seed"] == tiny.manifest["seed"] and row["run"] == tiny.manifest["run"]
+        assert row["seed"] == tiny.manifest["seed"]
+        assert row["run"] == tiny.manifest["run"]
     assert len(text.splitlines()) == tiny.manifest["counts"]["labelled_events"]
     pairs = [(r["event_id"], r["incident"], r["role"]) for r in tiny.labels]
     assert len(pairs) == len(set(pairs))
@@ -48,8 +62,15 @@ def test_transfer_labels_carry_the_shipment_despatch_advice(tiny: Run) -> None:
             event = tiny.event(row["event_id"])
             assert row["transfer_key"] == tiny.desadv(event), row
         else:
-            assert row["role"] in {"dispense", "falsified_receipt", "fence_receipt", "recommission",
-                                   "relabel_transformation", "inflated_transformation", "restock"}, row["role"]
+            assert row["role"] in {
+                "dispense",
+                "falsified_receipt",
+                "fence_receipt",
+                "recommission",
+                "relabel_transformation",
+                "inflated_transformation",
+                "restock",
+            }, row["role"]
 
 
 def test_labelled_events_are_a_small_share_of_all_events(tiny: Run) -> None:
@@ -59,8 +80,8 @@ def test_labelled_events_are_a_small_share_of_all_events(tiny: Run) -> None:
 
 def test_ground_truth_never_appears_in_the_events(tiny: Run) -> None:
     text = "\n".join(json.dumps(doc) for _n, doc in tiny.documents)
-    for word in list(SCENARIOS) + ["scenario", "camouflag", "anomal", "incident", "label", "counterfeit", "clone",
-                                   "stolen", "theft", "simulat", "rogue", "fake"]:
+    giveaways = ["scenario", "camouflag", "anomal", "incident", "label", "counterfeit", "clone", "stolen", "theft"]
+    for word in [*SCENARIOS, *giveaways, "simulat", "rogue", "fake"]:
         assert word not in text.lower(), word
     # the only extension namespace is CBV master data
     prefixes = set(re.findall(r'"([a-zA-Z]+):[a-zA-Z]+":', text))
@@ -80,4 +101,5 @@ def test_the_manifest_describes_each_incident(tiny: Run) -> None:
     labelled = {row["incident"] for row in tiny.labels}
     assert {i["incident"] for i in incidents if i["labelled_events"]} == labelled
     for name, knobs in tiny.manifest["scenarios"].items():
-        assert name in SCENARIOS and set(knobs) == {"rate", "subtlety", "camouflage"}
+        assert name in SCENARIOS
+        assert set(knobs) == {"rate", "subtlety", "camouflage"}

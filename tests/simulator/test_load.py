@@ -14,9 +14,25 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 def _simulate(out: Path) -> str:
     stdout = StringIO()
-    call_command("simulate", "--seed", "11", "--scale", "tiny", "--days", "28", "--events", "900",
-                 "--scenarios", "theft:rate=1,counterfeit_injection:rate=1", "--out", str(out), "--load", "--quiet",
-                 stdout=stdout, stderr=StringIO())
+    call_command(
+        "simulate",
+        "--seed",
+        "11",
+        "--scale",
+        "tiny",
+        "--days",
+        "28",
+        "--events",
+        "900",
+        "--scenarios",
+        "theft:rate=1,counterfeit_injection:rate=1",
+        "--out",
+        str(out),
+        "--load",
+        "--quiet",
+        stdout=stdout,
+        stderr=StringIO(),
+    )
     return stdout.getvalue()
 
 
@@ -28,7 +44,8 @@ def test_loading_captures_every_document_as_its_sender_and_the_labels_apart(tmp_
     partners = json.loads((tmp_path / "partners.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert Organization.objects.filter(gln__in=[o["gln"] for o in partners["organizations"]]).count() == len(
-        partners["organizations"])
+        partners["organizations"]
+    )
     assert Location.objects.count() >= len(partners["locations"])
     assert Product.objects.count() == len(partners["products"])
     events = CustodyEvent.objects.count()

@@ -10,15 +10,42 @@ from tests.simulator.conftest import Run, gln_of
 
 def test_look_alikes_of_every_kind_are_present(tiny: Run) -> None:
     kinds = Counter(row["kind"] for row in tiny.lookalikes)
-    for kind in ("partial_shipment", "split_shipment", "saleable_return", "nonsaleable_return", "late_event",
-                 "error_declaration", "corrective_event", "3pl_hop", "recall", "recall_return", "expiry_return",
-                 "destruction", "new_partner"):
+    for kind in (
+        "partial_shipment",
+        "split_shipment",
+        "saleable_return",
+        "nonsaleable_return",
+        "late_event",
+        "error_declaration",
+        "corrective_event",
+        "3pl_hop",
+        "recall",
+        "recall_return",
+        "expiry_return",
+        "destruction",
+        "new_partner",
+    ):
         assert kinds[kind] > 0, kind
     assert set(kinds) <= {
-        "partial_shipment", "split_shipment", "saleable_return", "nonsaleable_return", "late_event",
-        "error_declaration", "error_declared", "corrective_event", "duplicate_scan", "void_shipping", "3pl_hop",
-        "recall", "recall_return", "recalled_return", "expiry_return", "expired_return", "destruction",
-        "new_partner", "shortage_reroute",
+        "partial_shipment",
+        "split_shipment",
+        "saleable_return",
+        "nonsaleable_return",
+        "late_event",
+        "error_declaration",
+        "error_declared",
+        "corrective_event",
+        "duplicate_scan",
+        "void_shipping",
+        "3pl_hop",
+        "recall",
+        "recall_return",
+        "recalled_return",
+        "expiry_return",
+        "expired_return",
+        "destruction",
+        "new_partner",
+        "shortage_reroute",
     }
 
 
@@ -27,15 +54,21 @@ def test_every_look_alike_tag_names_an_event_of_the_output(tiny: Run) -> None:
 
 
 def test_split_shipments_share_a_purchase_order(tiny: Run) -> None:
-    split = [tiny.event(r["event_id"]) for r in tiny.lookalikes if r["kind"] == "split_shipment"
-             and tiny.event(r["event_id"])["bizStep"] == "shipping"]
+    split = [
+        tiny.event(r["event_id"])
+        for r in tiny.lookalikes
+        if r["kind"] == "split_shipment" and tiny.event(r["event_id"])["bizStep"] == "shipping"
+    ]
     orders = Counter(next(b["bizTransaction"] for b in e["bizTransactionList"] if b["type"] == "po") for e in split)
     assert [po for po, n in orders.items() if n == 2]
 
 
 def test_saleable_returns_go_back_to_the_supplier_as_returns(tiny: Run) -> None:
-    returns = [tiny.event(r["event_id"]) for r in tiny.lookalikes if r["kind"] == "saleable_return"
-               and tiny.event(r["event_id"])["bizStep"] == "shipping"]
+    returns = [
+        tiny.event(r["event_id"])
+        for r in tiny.lookalikes
+        if r["kind"] == "saleable_return" and tiny.event(r["event_id"])["bizStep"] == "shipping"
+    ]
     assert returns
     for e in returns:
         assert e["disposition"] == "returned"
@@ -79,10 +112,17 @@ def test_pharmacies_see_only_part_of_the_expected_data(tiny: Run) -> None:
             continue
         ships += "shipping" in kinds
         receipts += "receiving" in kinds
-    transfers = len([1 for events in tiny.by_desadv.values()
-                     if tiny.destinations(events[0], "location") and tiny.location[
-                         gln_of(tiny.destinations(events[0], "location")[0])]["role"] in ("pharmacy", "store", "hospital")])
-    assert ships < transfers and receipts < transfers
+    transfers = len(
+        [
+            1
+            for events in tiny.by_desadv.values()
+            if tiny.destinations(events[0], "location")
+            and tiny.location[gln_of(tiny.destinations(events[0], "location")[0])]["role"]
+            in ("pharmacy", "store", "hospital")
+        ]
+    )
+    assert ships < transfers
+    assert receipts < transfers
     assert ships / transfers > 0.5
 
 

@@ -29,14 +29,30 @@ def test_the_report_summarizes_degrees_volumes_scenarios_and_look_alikes(tiny_di
 
 def test_simulate_writes_the_files_and_prints_its_speed(tmp_path: Path) -> None:
     stdout = StringIO()
-    call_command("simulate", "--seed", "5", "--scale", "tiny", "--days", "30", "--events", "2000",
-                 "--scenarios", "theft,pill_mill", "--out", str(tmp_path), stdout=stdout)
+    call_command(
+        "simulate",
+        "--seed",
+        "5",
+        "--scale",
+        "tiny",
+        "--days",
+        "30",
+        "--events",
+        "2000",
+        "--scenarios",
+        "theft,pill_mill",
+        "--out",
+        str(tmp_path),
+        stdout=stdout,
+    )
     text = stdout.getvalue()
-    assert "events/s" in text and "day" in text
+    assert "events/s" in text
+    assert "day" in text
     for name in ("manifest.json", "partners.json", "documents.csv", "labels.jsonl", "lookalikes.jsonl", "stats.json"):
         assert (tmp_path / name).exists(), name
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["seed"] == 5 and set(manifest["scenarios"]) == {"theft", "pill_mill"}
+    assert manifest["seed"] == 5
+    assert set(manifest["scenarios"]) == {"theft", "pill_mill"}
 
 
 def test_simulate_report_on_an_existing_folder_does_not_regenerate(tiny_dir: Path, tmp_path: Path) -> None:
@@ -45,9 +61,11 @@ def test_simulate_report_on_an_existing_folder_does_not_regenerate(tiny_dir: Pat
     before = (out / "documents.csv").stat().st_mtime_ns
     manifest = json.loads((out / "manifest.json").read_text())
     stdout = StringIO()
-    call_command("simulate", "--seed", str(manifest["seed"]), "--scale", "tiny", "--out", str(out), "--report",
-                 stdout=stdout)
-    assert (out / "network.png").exists() and "report:" in stdout.getvalue()
+    call_command(
+        "simulate", "--seed", str(manifest["seed"]), "--scale", "tiny", "--out", str(out), "--report", stdout=stdout
+    )
+    assert (out / "network.png").exists()
+    assert "report:" in stdout.getvalue()
     assert (out / "documents.csv").stat().st_mtime_ns == before
 
 
@@ -60,9 +78,12 @@ def test_the_geography_extract_is_small_real_and_nameless() -> None:
     total = sum(p.stat().st_size for p in DATA_DIR.glob("*.csv.gz"))
     assert total < 2_000_000
     geo = load_geography()
-    assert len(geo.pharmacies) > 50_000 and len(geo.counties) > 3000
+    assert len(geo.pharmacies) > 50_000
+    assert len(geo.counties) > 3000
     assert {f.activity for f in geo.facilities} == {"distributor", "manufacturer", "reverse_distributor"}
     for path in DATA_DIR.glob("*.csv.gz"):
-        header = gzip.open(path, "rt").readline().lower()
-        assert "name" not in header and "dea" not in header
+        with gzip.open(path, "rt") as fh:
+            header = fh.readline().lower()
+        assert "name" not in header
+        assert "dea" not in header
     assert "ODbL" in (DATA_DIR / "README.md").read_text()

@@ -86,10 +86,13 @@ def test_a_camouflaged_counterfeiter_also_trades_genuine_product(tiny: Run) -> N
     for rows in camo:
         seller = gln_of(tiny.event(next(r["event_id"] for r in rows if r["role"] == "ship"))["readPoint"]["id"])
         labelled = {r["event_id"] for r in rows}
-        own = [e for _p, e, _s in tiny.events if gln_of(e["readPoint"]["id"]) == seller and e["eventID"] not in labelled]
+        own = [
+            e for _p, e, _s in tiny.events if gln_of(e["readPoint"]["id"]) == seller and e["eventID"] not in labelled
+        ]
         assert [e for e in own if e["bizStep"] == "receiving"], "no genuine purchases"
         org = next(o for o in tiny.partners["organizations"] if o["gln"] == tiny.location[seller]["organization_gln"])
-        assert org["authorized"] and org["licence_status"] == "active"
+        assert org["authorized"]
+        assert org["licence_status"] == "active"
 
 
 def test_stolen_shipments_are_never_received_and_surface_elsewhere(tiny: Run) -> None:
@@ -102,7 +105,8 @@ def test_stolen_shipments_are_never_received_and_surface_elsewhere(tiny: Run) ->
             taken = sgtins(tiny, stolen)
             destination = gln_of(tiny.destinations(stolen, "location")[0])
             surfaced = [e for e in later if sgtins(tiny, e) & taken]
-            assert surfaced and all(when(e) > when(stolen) for e in surfaced)
+            assert surfaced
+            assert all(when(e) > when(stolen) for e in surfaced)
             assert all(gln_of(e["readPoint"]["id"]) != destination for e in surfaced)
 
 
@@ -112,8 +116,11 @@ def test_reappearing_serials_were_dispensed_or_destroyed_before(tiny: Run) -> No
         ship = tiny.event(next(r["event_id"] for r in rows if r["role"] == "ship"))
         moved = goods(tiny, rows, ("ship", "receive"))
         if moved:
-            assert [k for k in moved if any(e["bizStep"] in ("dispensing", "destroying") and when(e) < when(ship)
-                                            for e in tiny.by_epc[k])]
+            assert [
+                k
+                for k in moved
+                if any(e["bizStep"] in ("dispensing", "destroying") and when(e) < when(ship) for e in tiny.by_epc[k])
+            ]
             verified += 1
     assert verified
 
@@ -133,8 +140,8 @@ def test_relabelled_lots_contradict_what_commissioning_said(tiny: Run) -> None:
                 checked += 1
             elif r["role"] == "relabel_transformation" and e["type"] == "TransformationEvent":
                 input_expiry = min(
-                    lots[(k[1], commissioned[k]["ilmd"]["cbvmda:lotNumber"])] for k in
-                    tiny.epcs({"epcList": e["inputEPCList"]})
+                    lots[(k[1], commissioned[k]["ilmd"]["cbvmda:lotNumber"])]
+                    for k in tiny.epcs({"epcList": e["inputEPCList"]})
                 )
                 assert e["ilmd"]["cbvmda:itemExpirationDate"] > input_expiry
                 checked += 1
@@ -167,8 +174,9 @@ def test_a_pill_mill_buys_controlled_drugs_far_above_its_peers_from_several_supp
             if e.get("bizStep") == "shipping" and start <= when(e) <= end:
                 dest = gln_of(tiny.destinations(e, "location")[0])
                 received[dest] += sum(1 for k in sgtins(tiny, e) if k[1] in controlled)
-                received[dest] += sum(q["quantity"] for q in e.get("quantityList", [])
-                                      if any(g in q["epcClass"] for g in controlled))
+                received[dest] += sum(
+                    q["quantity"] for q in e.get("quantityList", []) if any(g in q["epcClass"] for g in controlled)
+                )
         peers = [received[g] for g in pharmacies if g != mill]
         assert received[mill] >= 2 * max(1, statistics.median(peers))
 
@@ -194,8 +202,9 @@ def test_quantity_inflation_reports_more_than_was_shipped_or_put_in(tiny: Run) -
             if r["role"] == "inflated_receipt":
                 ships = [s for s in tiny.by_desadv[tiny.desadv(e)] if s["bizStep"] == "shipping"]
                 for s in ships:
-                    assert len(sgtins(tiny, e)) > len(sgtins(tiny, s)) + sum(q["quantity"] for q in
-                                                                             s.get("quantityList", []))
+                    assert len(sgtins(tiny, e)) > len(sgtins(tiny, s)) + sum(
+                        q["quantity"] for q in s.get("quantityList", [])
+                    )
                 checked += 1
             elif r["role"] == "inflated_shipment":
                 receipts = [x for x in tiny.by_desadv[tiny.desadv(e)] if x["bizStep"] == "receiving"]
@@ -241,9 +250,14 @@ def test_fraudulent_returns_hold_serials_the_returner_never_received(tiny: Run) 
         ret = tiny.event(next(r["event_id"] for r in rows if r["role"] == "return"))
         assert any(b["type"] == "rma" for b in ret["bizTransactionList"])
         returner = gln_of(ret["readPoint"]["id"])
-        never = [k for k in sgtins(tiny, ret)
-                 if not any(e["bizStep"] == "receiving" and gln_of(e["readPoint"]["id"]) == returner
-                            and when(e) < when(ret) for e in tiny.by_epc[k])]
+        never = [
+            k
+            for k in sgtins(tiny, ret)
+            if not any(
+                e["bizStep"] == "receiving" and gln_of(e["readPoint"]["id"]) == returner and when(e) < when(ret)
+                for e in tiny.by_epc[k]
+            )
+        ]
         assert never
 
 

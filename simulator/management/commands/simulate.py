@@ -1,4 +1,4 @@
-"""python manage.py simulate --seed N --scale {tiny,small,medium,large} [--scenarios ...] [--out DIR | --load] [--report]
+"""simulate --seed N --scale {tiny,small,medium,large} [--scenarios ...] [--out DIR | --load] [--report]
 
 Generates a synthetic DSCSA supply network and the life of its goods as EPCIS 2.0 documents, with
 labelled anomaly scenarios. ``--out DIR`` writes the documents, master data and labels; ``--load``
@@ -31,28 +31,46 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives identical output")
-        parser.add_argument("--scale", choices=list(SCALES), default="tiny",
-                            help="tiny ~10k events, small ~100k, medium ~1M, large ~10M")
-        parser.add_argument("--scenarios", default="all",
-                            help="'all', 'none', or comma-separated names with knobs, e.g. "
-                                 "'theft:rate=5:subtlety=0.8:camouflage=0.5,pill_mill'. Known: " + ", ".join(SCENARIOS))
+        parser.add_argument(
+            "--scale",
+            choices=list(SCALES),
+            default="tiny",
+            help="tiny ~10k events, small ~100k, medium ~1M, large ~10M",
+        )
+        parser.add_argument(
+            "--scenarios",
+            default="all",
+            help="'all', 'none', or comma-separated names with knobs, e.g. "
+            "'theft:rate=5:subtlety=0.8:camouflage=0.5,pill_mill'. Known: " + ", ".join(SCENARIOS),
+        )
         parser.add_argument("--subtlety", type=float, default=None, help="default subtlety for every scenario (0..1)")
-        parser.add_argument("--camouflage", type=float, default=None,
-                            help="default share of camouflaged incidents for every scenario (0..1)")
+        parser.add_argument(
+            "--camouflage",
+            type=float,
+            default=None,
+            help="default share of camouflaged incidents for every scenario (0..1)",
+        )
         parser.add_argument("--rate-scale", type=float, default=1.0, help="multiply every scenario's incident rate")
         parser.add_argument("--days", type=int, default=None, help="override the scale's number of days")
-        parser.add_argument("--events", type=int, default=None,
-                            help="override the scale's target number of events (approximate)")
+        parser.add_argument(
+            "--events", type=int, default=None, help="override the scale's target number of events (approximate)"
+        )
         parser.add_argument("--start", default="2025-03-03", help="first simulated day (YYYY-MM-DD)")
         parser.add_argument("--noise", type=float, default=1.0, help="multiplier on benign look-alike rates")
         parser.add_argument("--missing", type=float, default=1.0, help="multiplier on missing-event rates")
         parser.add_argument("--late", type=float, default=1.0, help="multiplier on late-upload rates")
         parser.add_argument("--out", type=Path, default=None, help="write the output files to this folder")
         parser.add_argument("--load", action="store_true", help="load into the database through the capture path")
-        parser.add_argument("--as-operator", action="store_true",
-                            help="with --load: capture every document as one operator organization")
-        parser.add_argument("--report", action="store_true",
-                            help="write report.md, report.json and network.png (into --out, or a new folder)")
+        parser.add_argument(
+            "--as-operator",
+            action="store_true",
+            help="with --load: capture every document as one operator organization",
+        )
+        parser.add_argument(
+            "--report",
+            action="store_true",
+            help="write report.md, report.json and network.png (into --out, or a new folder)",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -62,8 +80,9 @@ class Command(BaseCommand):
         verbosity = 0 if opts["quiet"] else int(opts.get("verbosity", 1))
         try:
             knobs_text = opts["scenarios"]
-            parse_scenarios(knobs_text, rate_scale=opts["rate_scale"], subtlety=opts["subtlety"],
-                            camouflage=opts["camouflage"])
+            parse_scenarios(
+                knobs_text, rate_scale=opts["rate_scale"], subtlety=opts["subtlety"], camouflage=opts["camouflage"]
+            )
             start = dt.date.fromisoformat(opts["start"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -91,8 +110,10 @@ class Command(BaseCommand):
                 from simulator.report import write_report
 
                 summary = write_report(out)
-                self.stdout.write(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'network.png'} "
-                                  f"({summary['trading_edges']} trading edges)")
+                self.stdout.write(
+                    f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'network.png'} "
+                    f"({summary['trading_edges']} trading edges)"
+                )
         finally:
             if tmp is not None:
                 tmp.cleanup()
@@ -115,11 +136,15 @@ class Command(BaseCommand):
     def _generate(self, generate: Any, out: Path | None, opts: dict[str, Any], start: dt.date, verbosity: int) -> None:
         scenarios = opts["scenarios"]
         if opts["subtlety"] is not None or opts["camouflage"] is not None or opts["rate_scale"] != 1.0:
-            knobs = parse_scenarios(scenarios, rate_scale=opts["rate_scale"], subtlety=opts["subtlety"],
-                                    camouflage=opts["camouflage"])
-            scenarios = ",".join(
-                f"{name}:rate={k.rate}:subtlety={k.subtlety}:camouflage={k.camouflage}" for name, k in knobs.items()
-            ) or "none"
+            knobs = parse_scenarios(
+                scenarios, rate_scale=opts["rate_scale"], subtlety=opts["subtlety"], camouflage=opts["camouflage"]
+            )
+            scenarios = (
+                ",".join(
+                    f"{name}:rate={k.rate}:subtlety={k.subtlety}:camouflage={k.camouflage}" for name, k in knobs.items()
+                )
+                or "none"
+            )
         state = {"next": 0.0, "t0": time.perf_counter()}
 
         def progress(day: int, days: int, events: int) -> None:
@@ -132,8 +157,17 @@ class Command(BaseCommand):
             self.stdout.write(f"simulating seed {opts['seed']}, scale {opts['scale']} -> {out or 'memory'}")
         cpu0 = time.process_time()
         result = generate(
-            seed=opts["seed"], scale=opts["scale"], out_dir=out, scenarios=scenarios, start=start, days=opts["days"],
-            noise=opts["noise"], missing=opts["missing"], late=opts["late"], events=opts["events"], progress=progress,
+            seed=opts["seed"],
+            scale=opts["scale"],
+            out_dir=out,
+            scenarios=scenarios,
+            start=start,
+            days=opts["days"],
+            noise=opts["noise"],
+            missing=opts["missing"],
+            late=opts["late"],
+            events=opts["events"],
+            progress=progress,
         )
         cpu = time.process_time() - cpu0
         m = result.manifest
@@ -165,22 +199,35 @@ class Command(BaseCommand):
         with transaction.atomic():
             for o in partners["organizations"]:
                 orgs[o["gln"]] = services.organization_create(
-                    name=o["name"], gln=o["gln"], kind=o["kind"], company_prefixes=o["company_prefixes"],
-                    licence_number=o["licence_number"], licence_state=o["licence_state"],
-                    licence_status=o["licence_status"], authorized_trading_partner=o["authorized"],
+                    name=o["name"],
+                    gln=o["gln"],
+                    kind=o["kind"],
+                    company_prefixes=o["company_prefixes"],
+                    licence_number=o["licence_number"],
+                    licence_state=o["licence_state"],
+                    licence_status=o["licence_status"],
+                    authorized_trading_partner=o["authorized"],
                 )
             for loc in partners["locations"]:
                 services.location_create(
-                    sgln=loc["sgln"], organization=orgs[loc["organization_gln"]], name=loc["name"],
-                    latitude=loc["lat"], longitude=loc["lon"], county_fips=loc["county_fips"],
+                    sgln=loc["sgln"],
+                    organization=orgs[loc["organization_gln"]],
+                    name=loc["name"],
+                    latitude=loc["lat"],
+                    longitude=loc["lon"],
+                    county_fips=loc["county_fips"],
                 )
             for p in partners["products"]:
-                services.product_create(gtin=p["gtin"], ndc=p["ndc"], name=p["name"],
-                                        manufacturer=orgs.get(p["manufacturer_gln"]))
+                services.product_create(
+                    gtin=p["gtin"], ndc=p["ndc"], name=p["name"], manufacturer=orgs.get(p["manufacturer_gln"])
+                )
         operator = None
         if as_operator:
             operator = services.organization_create(
-                name="Simulator bulk loader", gln=OPERATOR_GLN, kind="operator", company_prefixes=[OPERATOR_GLN[:7]],
+                name="Simulator bulk loader",
+                gln=OPERATOR_GLN,
+                kind="operator",
+                company_prefixes=[OPERATOR_GLN[:7]],
                 is_operator=True,
             )
         with open(out / "documents.csv", newline="", encoding="utf-8") as fh:
@@ -194,7 +241,7 @@ class Command(BaseCommand):
             submitter = operator or orgs[row["sender_gln"]]
             try:
                 job = self._capture(services, document, submitter, raw)
-            except Exception as exc:  # noqa: BLE001 - keep loading: one refused document must not lose the rest
+            except Exception as exc:
                 # A capture that refuses errorDeclarations (they repeat the retracted event's eventID, as
                 # EPCIS 2.0 7.4.1.2 says they must) would lose the whole upload: retry without them.
                 events = document["epcisBody"]["eventList"]
@@ -207,7 +254,7 @@ class Command(BaseCommand):
                     try:
                         job = self._capture(services, {**document, "epcisBody": {"eventList": kept}}, submitter, None)
                         retractions_dropped += len(events) - len(kept)
-                    except Exception:  # noqa: BLE001, S110
+                    except Exception:
                         job = None
                 if job is None:
                     refused += 1
@@ -224,15 +271,23 @@ class Command(BaseCommand):
         tags = _jsonl(out / "lookalikes.jsonl")
         with transaction.atomic():
             SimulationRun.objects.update_or_create(
-                run=manifest["run"], defaults={"seed": manifest["seed"], "scale": manifest["scale"], "manifest": manifest}
+                run=manifest["run"],
+                defaults={"seed": manifest["seed"], "scale": manifest["scale"], "manifest": manifest},
             )
             ScenarioLabel.objects.bulk_create(
                 [
                     ScenarioLabel(
-                        event_id=r["event_id"], scenario=r["scenario"], incident=r["incident"], role=r["role"],
-                        transfer_key=r["transfer_key"], start_time=dt.datetime.fromisoformat(r["start_time"]),
-                        event_time=r["event_time"], camouflaged=r["camouflaged"], subtlety=r["subtlety"],
-                        seed=r["seed"], run=r["run"],
+                        event_id=r["event_id"],
+                        scenario=r["scenario"],
+                        incident=r["incident"],
+                        role=r["role"],
+                        transfer_key=r["transfer_key"],
+                        start_time=dt.datetime.fromisoformat(r["start_time"]),
+                        event_time=r["event_time"],
+                        camouflaged=r["camouflaged"],
+                        subtlety=r["subtlety"],
+                        seed=r["seed"],
+                        run=r["run"],
                     )
                     for r in labels
                 ],
@@ -240,8 +295,12 @@ class Command(BaseCommand):
                 ignore_conflicts=True,
             )
             LookalikeTag.objects.bulk_create(
-                [LookalikeTag(event_id=r["event_id"], kind=r["kind"], transfer_key=r["transfer_key"],
-                              run=manifest["run"]) for r in tags],
+                [
+                    LookalikeTag(
+                        event_id=r["event_id"], kind=r["kind"], transfer_key=r["transfer_key"], run=manifest["run"]
+                    )
+                    for r in tags
+                ],
                 batch_size=2000,
                 ignore_conflicts=True,
             )

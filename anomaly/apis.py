@@ -109,7 +109,9 @@ class FlagListApi(APIView):
     @extend_schema(
         summary="Flags raised by scoring (compliance staff and operator keys only)",
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, description="open, investigating, cleared, suspect (comma-separated)"),
+            OpenApiParameter(
+                "status", OpenApiTypes.STR, description="open, investigating, cleared, suspect (comma-separated)"
+            ),
             OpenApiParameter("min_score", OpenApiTypes.FLOAT),
             OpenApiParameter("max_score", OpenApiTypes.FLOAT),
             OpenApiParameter("partner", OpenApiTypes.STR, description="organization id or GLN, either side"),
@@ -182,7 +184,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class ModelVersionListApi(APIView):
     permission_classes = [IsOperatorOrStaff]
 
-    @extend_schema(summary="Registered model versions (the active one scores)", responses=ModelVersionSerializer(many=True))
+    @extend_schema(
+        summary="Registered model versions (the active one scores)", responses=ModelVersionSerializer(many=True)
+    )
     def get(self, request: Request) -> Response:
         data: Any = ModelVersionSerializer(selectors.model_versions()[:100], many=True).data
         return Response(data)

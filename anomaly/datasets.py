@@ -63,7 +63,7 @@ def export_dataset(path: Path, *, progress: Any = None, source: str = "deploymen
     hits = np.array(["|".join(records[int(t)].hits) for t in ids], dtype=object)
     meta = {
         "source": source,
-        "transfers": int(len(ids)),
+        "transfers": len(ids),
         "positives": int(labels.sum()),
         "ledger_seq": int(graph.seq),
         "clock": float(graph.replay.clock),
@@ -129,8 +129,9 @@ def feature_version() -> str:
     return h.hexdigest()[:12]
 
 
-def prepare_simulated(*, seed: int, scale: str, root: Path, scenarios: str = "all", extra: list[str] | None = None,
-                      log: Any = None) -> Path:
+def prepare_simulated(
+    *, seed: int, scale: str, root: Path, scenarios: str = "all", extra: list[str] | None = None, log: Any = None
+) -> Path:
     """A simulated network's dataset: simulated and loaded into a database of its own once, exported again
     whenever the feature code changes. Returns the .npz path.
 
@@ -160,8 +161,19 @@ def prepare_simulated(*, seed: int, scale: str, root: Path, scenarios: str = "al
             leftover.unlink()
         steps += [
             [*manage, "migrate", "--noinput", "-v0"],
-            [*manage, "simulate", "--seed", str(seed), "--scale", scale, "--scenarios", scenarios, "--load",
-             "--quiet", *(extra or [])],
+            [
+                *manage,
+                "simulate",
+                "--seed",
+                str(seed),
+                "--scale",
+                scale,
+                "--scenarios",
+                scenarios,
+                "--load",
+                "--quiet",
+                *(extra or []),
+            ],
         ]
     steps.append([*manage, "evaluate", "--export-dataset", str(npz)])
     for command in steps:
@@ -169,7 +181,9 @@ def prepare_simulated(*, seed: int, scale: str, root: Path, scenarios: str = "al
             log(f"  [{tag}] {' '.join(command[2:4])} ...")
         done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command[1:])} failed for {tag}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            raise RuntimeError(
+                f"{' '.join(command[1:])} failed for {tag}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+            )
         if command[2] == "simulate":
             loaded.write_text(done.stdout[-2000:])
     stamp.write_text(version + "\n")

@@ -45,21 +45,23 @@ def _nan(v: float) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
 
 
-def prepare(seeds: list[int], scale: str, data_dir: Path, log: Log) -> list[Dataset]:
+def prepare(seeds: list[int], scale: str, data_dir: Path, log: Log, rate_scale: float = 1.0) -> list[Dataset]:
     from anomaly.datasets import prepare_simulated
 
     out = []
+    extra = ["--rate-scale", str(rate_scale)] if rate_scale != 1.0 else []
     for seed in seeds:
         t0 = time.monotonic()
-        path = prepare_simulated(seed=seed, scale=scale, root=data_dir, log=log)
+        path = prepare_simulated(seed=seed, scale=scale, root=data_dir, log=log, extra=extra)
         ds = Dataset.load(path, name=f"{scale}-{seed}")
         log(f"  network {ds.name}: {len(ds)} transfers, {int(ds.y.sum())} labelled ({time.monotonic() - t0:.0f}s)")
         out.append(ds)
     return out
 
 
-def score_network(models: dict[str, Any], ds: Dataset, edges: np.ndarray, history: np.ndarray, cfg: TrainConfig,
-                  log: Log) -> dict[str, np.ndarray]:
+def score_network(
+    models: dict[str, Any], ds: Dataset, edges: np.ndarray, history: np.ndarray, cfg: TrainConfig, log: Log
+) -> dict[str, np.ndarray]:
     """Every model's scores for ``edges`` of one test network (label-free ones fitted on ``history``)."""
     from anomaly.ml.baselines import rules_scores
     from anomaly.ml.train import blend, train_label_free
@@ -70,7 +72,7 @@ def score_network(models: dict[str, Any], ds: Dataset, edges: np.ndarray, histor
     for name in ("iforest", "linkpred"):
         if name in label_free:
             scores[name] = label_free[name].score(a, edges)
-            hist_scores = label_free[name].score(a, history[-min(len(history), 3000):])
+            hist_scores = label_free[name].score(a, history[-min(len(history), 3000) :])
             models.setdefault("_label_free_thresholds", {}).setdefault(ds.name, {})[name] = float(
                 np.quantile(hist_scores, 1 - LABEL_FREE_FLAG_SHARE)
             )
@@ -85,13 +87,26 @@ def score_network(models: dict[str, Any], ds: Dataset, edges: np.ndarray, histor
     return scores
 
 
-def run_evaluation(*, test_seeds: list[int], train_seeds: list[int], scale: str, data_dir: Path, out_dir: Path,
-                   test_from: float = 0.6, models: str = "all", loso: bool = True, max_epochs: int | None = None,
-                   log: Log = print) -> dict[str, Any]:
+def run_evaluation(
+    *,
+    test_seeds: list[int],
+    train_seeds: list[int],
+    scale: str,
+    data_dir: Path,
+    out_dir: Path,
+    val_seeds: list[int] | None = None,
+    train_rate_scale: float = 1.0,
+    test_from: float = 0.6,
+    models: str = "all",
+    loso: bool = True,
+    max_epochs: int | None = None,
+    log: Log = print,
+) -> dict[str, Any]:
     from anomaly.ml.train import train_supervised
 
-    if set(test_seeds) & set(train_seeds):
-        raise ValueError("test and training seeds overlap: the evaluation is on networks the models never saw")
+    val_seeds = val_seeds or []
+    if (set(test_seeds) & set(train_seeds)) or (set(test_seeds) & set(val_seeds)):
+        raise ValueError("test seeds overlap training or validation seeds: testing is on networks never seen")
     if len(test_seeds) < 1 or len(train_seeds) < 1:
         raise ValueError("give at least one test seed and one training seed")
     started = time.monotonic()
@@ -101,13 +116,18 @@ def run_evaluation(*, test_seeds: list[int], train_seeds: list[int], scale: str,
     if models != "all":
         wanted = {m.strip() for m in models.split(",")}
         cfg.components = tuple(c for c in cfg.components if c in wanted or (c == "lightgbm_all" and "blend" in wanted))
-    log(f"preparing {len(train_seeds)} training and {len(test_seeds)} test networks ({scale}) ...")
-    train_sets = prepare(train_seeds, scale, data_dir, log)
+    log(
+        f"preparing {len(train_seeds)} training, {len(val_seeds)} validation and {len(test_seeds)} test networks "
+        f"({scale}) ..."
+    )
+    train_sets = prepare(train_seeds, scale, data_dir, log, rate_scale=train_rate_scale)
+    val_sets = prepare(val_seeds, scale, data_dir, log)
     test_sets = prepare(test_seeds, scale, data_dir, log)
     networks = [(ds.arrays, np.flatnonzero(ds.before(test_from))) for ds in train_sets]
+    val_networks = [(ds.arrays, np.flatnonzero(ds.before(test_from))) for ds in val_sets] or None
     log("training on the training networks' past ...")
     t0 = time.monotonic()
-    trained = train_supervised(networks, cfg, log=log)
+    trained = train_supervised(networks, cfg, log=log, val_networks=val_networks)
     train_seconds = time.monotonic() - t0
     thresholds = trained["thresholds"]
     per_seed: dict[str, dict[str, Any]] = {}
@@ -118,14 +138,15 @@ def run_evaluation(*, test_seeds: list[int], train_seeds: list[int], scale: str,
         log(f"scoring {ds.name}: {len(test)} test transfers ({int(ds.y[test].sum())} labelled) ...")
         scores = score_network(trained, ds, test, history, cfg, log)
         y = ds.y[test]
-        seed_result: dict[str, Any] = {"transfers": int(len(test)), "positives": int(y.sum()), "models": {}}
+        seed_result: dict[str, Any] = {"transfers": len(test), "positives": int(y.sum()), "models": {}}
         lf_thr = trained.get("_label_free_thresholds", {}).get(ds.name, {})
         for name, s in scores.items():
             thr = lf_thr.get(name, thresholds.get(name, 0.5))
             if name == "rules":
                 thr = 1e-9  # any hit
-            seed_result["models"][name] = _metrics(y, s, thr, ds.arrays["scenario"][test], ds.arrays["camouflaged"][test],
-                                                   ds.arrays["lookalike"][test])
+            seed_result["models"][name] = _metrics(
+                y, s, thr, ds.arrays["scenario"][test], ds.arrays["camouflaged"][test], ds.arrays["lookalike"][test]
+            )
         per_seed[ds.name] = seed_result
         pooled_y.append(y)
         pooled_sc.append(ds.arrays["scenario"][test])
@@ -134,19 +155,21 @@ def run_evaluation(*, test_seeds: list[int], train_seeds: list[int], scale: str,
     y_all = np.concatenate(pooled_y)
     sc_all = np.concatenate(pooled_sc)
     summary = _summarise(per_seed, {m: np.concatenate(v) for m, v in pooled_s.items()}, y_all, sc_all)
-    loso_result = _leave_one_scenario_out(networks, test_sets, test_from, cfg, log) if loso else {}
+    loso_result = _leave_one_scenario_out(networks, val_networks, test_sets, test_from, cfg, log) if loso else {}
     production = _choose_production(summary)
     report = {
         "protocol": {
             "scale": scale,
             "train_seeds": train_seeds,
+            "train_rate_scale": train_rate_scale,
+            "val_seeds": val_seeds,
             "test_seeds": test_seeds,
             "test_from": test_from,
             "split": "by time within each network; test networks never seen in training",
             "label_free_fit": "each test network's own past (t < cut), no labels",
             "label_free_flag_share": LABEL_FREE_FLAG_SHARE,
             "operating_point": f"threshold from the training networks' validation period at precision "
-                               f">= {cfg.target_precision} and <= {cfg.max_false_flag_rate * 1000:g} false flags per 1,000",
+            f">= {cfg.target_precision} and <= {cfg.max_false_flag_rate * 1000:g} false flags per 1,000",
             "config": cfg.as_dict(),
         },
         "train": {
@@ -180,8 +203,9 @@ def _json_default(o: Any) -> Any:
     raise TypeError(type(o))
 
 
-def _metrics(y: np.ndarray, s: np.ndarray, thr: float, scenario: np.ndarray, camo: np.ndarray,
-             tags: np.ndarray) -> dict[str, Any]:
+def _metrics(
+    y: np.ndarray, s: np.ndarray, thr: float, scenario: np.ndarray, camo: np.ndarray, tags: np.ndarray
+) -> dict[str, Any]:
     at = M.at_threshold(y, s, thr)
     per_scenario: dict[str, Any] = {}
     flagged = s >= thr
@@ -215,8 +239,9 @@ def _scenario_recall_at_precision(y: np.ndarray, s: np.ndarray, m: np.ndarray, p
     return float(((s >= thr) & m).sum() / max(m.sum(), 1))
 
 
-def _summarise(per_seed: dict[str, Any], pooled: dict[str, np.ndarray], y: np.ndarray,
-               scenario: np.ndarray) -> dict[str, Any]:
+def _summarise(
+    per_seed: dict[str, Any], pooled: dict[str, np.ndarray], y: np.ndarray, scenario: np.ndarray
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in LADDER:
         rows = [r["models"][name] for r in per_seed.values() if name in r["models"]]
@@ -243,7 +268,9 @@ def _summarise(per_seed: dict[str, Any], pooled: dict[str, np.ndarray], y: np.nd
             nc = sum(p["camouflaged"] for p in per if p)
             mean, ci = M.mean_ci(recalls)
             lo, hi = M.wilson(k, n)
-            free = [p["recall_at_p90_threshold_free"] for p in per if p and p["recall_at_p90_threshold_free"] is not None]
+            free = [
+                p["recall_at_p90_threshold_free"] for p in per if p and p["recall_at_p90_threshold_free"] is not None
+            ]
             scen[sc] = {
                 "positives": n,
                 "recall": _nan(k / n) if n else None,
@@ -264,8 +291,9 @@ def _summarise(per_seed: dict[str, Any], pooled: dict[str, np.ndarray], y: np.nd
     return out
 
 
-def _leave_one_scenario_out(networks: list, test_sets: list[Dataset], test_from: float, cfg: TrainConfig,
-                            log: Log) -> dict[str, Any]:
+def _leave_one_scenario_out(
+    networks: list, val_networks: list | None, test_sets: list[Dataset], test_from: float, cfg: TrainConfig, log: Log
+) -> dict[str, Any]:
     """Retrain LightGBM (with history) without one scenario's positives; recall on that scenario in the test networks."""
     from anomaly.ml.baselines import LightGBMScorer
     from anomaly.ml.train import _split_by_time, _usable
@@ -273,10 +301,15 @@ def _leave_one_scenario_out(networks: list, test_sets: list[Dataset], test_from:
     scenarios = sorted({str(s) for ds in test_sets for s in ds.arrays["scenario"][ds.y == 1]})
     out: dict[str, Any] = {}
     parts = []
-    for arrays, edges in networks:
-        fit, val = _split_by_time(arrays, _usable(arrays, edges), cfg.val_share)
-        parts.append((arrays, fit, val))
+    if val_networks:
+        parts = [(arrays, _usable(arrays, edges), edges[:0]) for arrays, edges in networks]
+        parts += [(arrays, edges[:0], _usable(arrays, edges)) for arrays, edges in val_networks]
+    else:
+        for arrays, edges in networks:
+            fit, val = _split_by_time(arrays, _usable(arrays, edges), cfg.val_share)
+            parts.append((arrays, fit, val))
     for sc in scenarios:
+
         def rows(which: int) -> tuple[np.ndarray, np.ndarray]:
             xs, ys = [], []
             for arrays, fit, val in parts:
@@ -288,9 +321,12 @@ def _leave_one_scenario_out(networks: list, test_sets: list[Dataset], test_from:
 
         x_fit, y_fit = rows(0)
         x_val, y_val = rows(1)
-        model = LightGBMScorer(view="all", rounds=cfg.lgbm_rounds, seed=cfg.seed).fit(x_fit, y_fit, x_val=x_val, y_val=y_val)
-        thr = M.threshold_for_precision(y_val, model.predict(x_val), cfg.target_precision,
-                                        max_fpr=cfg.max_false_flag_rate)
+        model = LightGBMScorer(view="all", rounds=cfg.lgbm_rounds, seed=cfg.seed).fit(
+            x_fit, y_fit, x_val=x_val, y_val=y_val
+        )
+        thr = M.threshold_for_precision(
+            y_val, model.predict(x_val), cfg.target_precision, max_fpr=cfg.max_false_flag_rate
+        )
         k = n = 0
         auprcs = []
         for ds in test_sets:
@@ -304,8 +340,12 @@ def _leave_one_scenario_out(networks: list, test_sets: list[Dataset], test_from:
             if m.sum():
                 auprcs.append(M.auprc(ds.y[test][keep], s[keep]))
         lo, hi = M.wilson(k, n)
-        out[sc] = {"positives": n, "recall": _nan(k / n) if n else None, "wilson95": [_nan(lo), _nan(hi)],
-                   "auprc_vs_clean_mean": _nan(float(np.mean(auprcs))) if auprcs else None}
+        out[sc] = {
+            "positives": n,
+            "recall": _nan(k / n) if n else None,
+            "wilson95": [_nan(lo), _nan(hi)],
+            "auprc_vs_clean_mean": _nan(float(np.mean(auprcs))) if auprcs else None,
+        }
         log(f"  leave-one-scenario-out {sc}: recall {out[sc]['recall']} on {n} positives")
     return {"model": "lightgbm_all", "scenarios": out}
 
@@ -320,7 +360,9 @@ def _choose_production(summary: dict[str, Any]) -> dict[str, Any]:
         value = summary[name]["auprc"]["mean"]
         if best is None or value > best[1] + 0.005:
             best = (name, value)
-    baselines = {k: summary[k]["auprc"]["mean"] for k in ("rules", "iforest", "lightgbm_own", "lightgbm_all") if k in summary}
+    baselines = {
+        k: summary[k]["auprc"]["mean"] for k in ("rules", "iforest", "lightgbm_own", "lightgbm_all") if k in summary
+    }
     return {"model": best[0] if best else "rules", "auprc": best[1] if best else None, "baselines": baselines}
 
 
@@ -364,17 +406,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         "# Evaluation of the transfer scorers",
         "",
         f"Generated by `python manage.py evaluate --seeds {','.join(map(str, p['test_seeds']))} "
-        f"--train-seeds {','.join(map(str, p['train_seeds']))} --scale {p['scale']}` "
+        f"--train-seeds {','.join(map(str, p['train_seeds']))} --train-rate-scale {p['train_rate_scale']:g} "
+        f"--val-seeds {','.join(map(str, p['val_seeds']))} --scale {p['scale']}` "
         f"in {report['seconds']:.0f} s on this machine. Figures are means over the {len(p['test_seeds'])} held-out "
         "networks with 95% t-intervals across networks (±); per-scenario intervals are Wilson intervals over the pooled "
         "incidents' transfers.",
         "",
         "## Protocol",
         "",
-        f"- Supervised models train on simulated networks (seeds {p['train_seeds']}) and are tested on other "
-        f"networks (seeds {p['test_seeds']}) they never saw, all at scale `{p['scale']}`.",
-        f"- Each network's period is cut at {p['test_from']:.0%} of its span: training uses only the training "
-        "networks' earlier part (its latest quarter validates), testing scores the test networks' later part. A "
+        f"- Supervised models train on simulated networks (seeds {p['train_seeds']}, incident rates "
+        f"x{p['train_rate_scale']:g} so that there is something to learn from), stop early and set their operating "
+        f"threshold on validation networks at the ordinary incident rate (seeds {p['val_seeds']}), and are tested on "
+        f"other networks (seeds {p['test_seeds']}, ordinary rates) they never saw, all at scale `{p['scale']}`.",
+        f"- Each network's period is cut at {p['test_from']:.0%} of its span: training and validation use only the "
+        "earlier part of their networks, testing scores the test networks' later part. A "
         "test transfer's features and the GNN's message passing use only ledger entries recorded before it.",
         f"- Label-free models fit on each test network's own earlier part, without labels, and flag its most "
         f"unusual {p['label_free_flag_share']:.1%}.",
@@ -399,8 +444,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "## Production scorer",
         "",
-        f"**{TITLES.get(prod['model'], prod['model'])}** (`{prod['model']}`), mean held-out AUPRC "
-        f"{prod['auprc']:.3f}." if prod.get("auprc") is not None else f"**{prod['model']}**.",
+        f"**{TITLES.get(prod['model'], prod['model'])}** (`{prod['model']}`), mean held-out AUPRC {prod['auprc']:.3f}."
+        if prod.get("auprc") is not None
+        else f"**{prod['model']}**.",
         "It is the supervised scorer with the best mean AUPRC on the held-out networks; between scorers within "
         "0.005 of each other the simpler one is kept (trees before the stack before the GNN). Rules still flag on "
         "their own, and their hits are features of every model.",
@@ -426,12 +472,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         pm = s.get(prod["model"], {}).get("per_scenario", {}).get(sc)
         row.append(
             f"{pm['camouflaged_recall']:.2f} of {pm['camouflaged_positives']}"
-            if pm and pm["camouflaged_recall"] is not None else "none"
+            if pm and pm["camouflaged_recall"] is not None
+            else "none"
         )
         lines.append("| " + " | ".join(row) + " |")
     if report.get("loso"):
-        lines += ["", "## Leave one scenario out (LightGBM with history, retrained without the scenario)", "",
-                  "| held-out scenario | positives | recall at op. [Wilson 95%] | AUPRC vs clean transfers |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Leave one scenario out (LightGBM with history, retrained without the scenario)",
+            "",
+            "| held-out scenario | positives | recall at op. [Wilson 95%] | AUPRC vs clean transfers |",
+            "|---|---|---|---|",
+        ]
         for sc, v in report["loso"]["scenarios"].items():
             lo, hi = v["wilson95"]
             rec = "n/a" if v["recall"] is None else f"{v['recall']:.2f} [{lo:.2f}, {hi:.2f}]"
@@ -440,8 +492,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     if prod["model"] in s:
         fps = s[prod["model"]]["false_flags_by_lookalike"]
         if fps:
-            lines += ["", f"False flags of `{prod['model']}` at the operating threshold, by benign look-alike tag: "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(fps.items(), key=lambda kv: -kv[1])) + "."]
+            lines += [
+                "",
+                f"False flags of `{prod['model']}` at the operating threshold, by benign look-alike tag: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(fps.items(), key=lambda kv: -kv[1]))
+                + ".",
+            ]
     t = report["train"]
     lines += [
         "",
@@ -450,8 +506,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Supervised training took {t['seconds']:.0f} s ({', '.join(f'{k} {v} s' for k, v in t['timings'].items())}) "
         "on 2 CPU cores.",
         "",
-        "Most important features of LightGBM (gain): "
-        + ", ".join(f"`{n}`" for n, _ in t["importance"][:12]) + ".",
+        "Most important features of LightGBM (gain): " + ", ".join(f"`{n}`" for n, _ in t["importance"][:12]) + ".",
         "",
     ]
     return "\n".join(lines) + "\n"

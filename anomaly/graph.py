@@ -78,7 +78,9 @@ class Directory:
                 and bool(org["authorized_trading_partner"]),
                 known=True,
             )
-        self.prefix_owner = sorted(CompanyPrefix.objects.values_list("prefix", "organization_id"), key=lambda r: -len(r[0]))
+        self.prefix_owner = sorted(
+            CompanyPrefix.objects.values_list("prefix", "organization_id"), key=lambda r: -len(r[0])
+        )
         self._owner_cache.clear()
 
     def key(self, identifier: str | None) -> str:
@@ -139,7 +141,9 @@ def _stub(t: Transfer, directory: Directory) -> TransferStub:
     )
 
 
-def to_event(row: CustodyEvent, directory: Directory, creates: list[TransferStub], receives: list[TransferStub]) -> Event:
+def to_event(
+    row: CustodyEvent, directory: Directory, creates: list[TransferStub], receives: list[TransferStub]
+) -> Event:
     n = normalize_event(row.body, row.context)
     source_party = _party(n.sources)
     dest_party = _party(n.destinations)
@@ -209,7 +213,7 @@ class GraphArrays:
 
     @property
     def n_edges(self) -> int:
-        return int(len(self.arrays["transfer_id"]))
+        return len(self.arrays["transfer_id"])
 
 
 class ShipmentGraph:
@@ -217,7 +221,9 @@ class ShipmentGraph:
 
     def __init__(self) -> None:
         self.directory = Directory()
-        self.replay = LedgerReplay(parties=self.directory.parties, rules=rules.check, lot_owner=self.directory.lot_owner)
+        self.replay = LedgerReplay(
+            parties=self.directory.parties, rules=rules.check, lot_owner=self.directory.lot_owner
+        )
         self.fingerprint: str | None = None
         self._arrays: GraphArrays | None = None
 
@@ -330,4 +336,3 @@ def reset() -> None:
     global _graph
     with _lock:
         _graph = None
-

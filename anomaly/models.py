@@ -24,8 +24,12 @@ class ModelVersion(models.Model):
     kind = models.CharField(max_length=24, help_text="The production scorer inside the bundle: lightgbm, gnn, stack, …")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True)
-    trained_to_seq = models.BigIntegerField(help_text="The ledger watermark (next seq) the label-free part was fitted to.")
-    data = models.JSONField(default=dict, help_text="Which data each part saw (simulated seeds, deployment history, labels).")
+    trained_to_seq = models.BigIntegerField(
+        help_text="The ledger watermark (next seq) the label-free part was fitted to."
+    )
+    data = models.JSONField(
+        default=dict, help_text="Which data each part saw (simulated seeds, deployment history, labels)."
+    )
     code_version = models.CharField(max_length=80, blank=True)
     metrics = models.JSONField(default=dict)
     threshold = models.FloatField(help_text="Operating threshold: a transfer scoring at or above it is flagged.")

@@ -57,8 +57,15 @@ def _too_many(task: Any) -> bool:
     return False
 
 
-@shared_task(bind=True, name=SCORE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             max_retries=3, default_retry_delay=5)
+@shared_task(
+    bind=True,
+    name=SCORE_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=3,
+    default_retry_delay=5,
+)
 def score_new_transfers(self: Any, trigger: str = "kick") -> int:
     """Derive and score everything recorded since the watermarks; returns how many transfers were scored."""
     from django.core.cache import cache
@@ -102,8 +109,15 @@ def kick_scoring() -> None:
         logger.warning("could not enqueue scoring; the beat sweep will catch up", exc_info=True)
 
 
-@shared_task(bind=True, name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+@shared_task(
+    bind=True,
+    name=TRAIN_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    time_limit=6 * 3600,
+    soft_time_limit=6 * 3600 - 60,
+)
 def train_model(self: Any, args: list[str] | None = None) -> int:
     """Train (and register) a model version in a child process: `manage.py train_model ARGS`.
 

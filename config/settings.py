@@ -72,6 +72,7 @@ def sqlite_database(path: Path) -> dict[str, object]:
 
 
 DEBUG = envbool("DEBUG")
+DJANGO_ENV = os.getenv("DJANGO_ENV", "dev")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG and os.getenv("DJANGO_ENV", "dev") == "production":
@@ -135,9 +136,10 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-if USING_POSTGRES:
-    # pghistory's request context rides on PostgreSQL statements; SQLite has no audit triggers (docs/audit.md).
-    MIDDLEWARE.append("pghistory.middleware.HistoryMiddleware")
+# Who did what through the web or the API, and why, for the audit trail (docs/audit.md). Does nothing
+# on SQLite, which has no audit triggers.
+MIDDLEWARE.append("provenance.audit.AuditMiddleware")
+PGHISTORY_ADMIN_CLASS = "provenance.audit_admin.AuditEventsAdmin"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -216,6 +218,15 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE_INTERVALS = {
     "checkpoint": envint("LEDGER_CHECKPOINT_INTERVAL_SECONDS", "60"),
 }
+
+
+def _beat_schedule() -> dict[str, object]:
+    from provenance.ledger_tasks import beat_schedule
+
+    return beat_schedule(CELERY_BEAT_SCHEDULE_INTERVALS)
+
+
+CELERY_BEAT_SCHEDULE = _beat_schedule()
 
 LEDGER_SIGNING_KEY = os.getenv("LEDGER_SIGNING_KEY", "")
 LEDGER_ORIGIN = os.getenv("LEDGER_ORIGIN", "provenance.example/ledger")

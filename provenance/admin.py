@@ -33,6 +33,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ("name", "gln", "licence_number")
     inlines = [CompanyPrefixInline]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # The GLN is part of every ledger entry of this partner (Organization.save refuses a change).
+        return ("gln",) if obj is not None else ()
+
 
 @admin.register(Location)
 class LocationAdmin(admin.ModelAdmin):

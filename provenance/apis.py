@@ -105,7 +105,7 @@ def _too_deep() -> ProblemError:
     )
 
 
-def _organization(request: Request) -> Organization | None:
+def organization_scope(request: Request) -> Organization | None:
     """The caller's organization for visibility, or None when the caller may see everything."""
     partner = partner_of(request)
     if partner is None or partner.is_operator:
@@ -128,7 +128,7 @@ def render_event(event: CustodyEvent, epc_format: str) -> dict[str, Any]:
     return body
 
 
-def _epc_format(request: Request) -> str:
+def epc_format_of(request: Request) -> str:
     value = request.headers.get("GS1-EPC-Format", "No_Preference")
     if value not in EPC_FORMATS:
         raise ProblemError(
@@ -315,9 +315,9 @@ class EventsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         params = selectors.as_mapping(request.query_params)
-        epc_format = _epc_format(request)
+        epc_format = epc_format_of(request)
         qs = selectors.events_filter(
-            params=params, queryset=selectors.events_visible_to(organization=_organization(request))
+            params=params, queryset=selectors.events_visible_to(organization=organization_scope(request))
         )
         page = selectors.events_page(queryset=qs, params=params, max_per_page=settings.EPCIS_QUERY_MAX_PER_PAGE)
         response = Response(_query_document([render_event(e, epc_format) for e in page.events]))
@@ -377,7 +377,7 @@ class EventDetailApi(APIView):
         responses={200: OpenApiTypes.OBJECT, 404: PROBLEM},
     )
     def get(self, request: Request, event_id: str) -> Response:
-        event = selectors.event_by_id(event_id=event_id, organization=_organization(request))
+        event = selectors.event_by_id(event_id=event_id, organization=organization_scope(request))
         if event is None:
             raise ProblemError(
                 status_code=404,
@@ -385,7 +385,7 @@ class EventDetailApi(APIView):
                 detail=f"No event {event_id!r} that your organization may read. URL-encode the eventID.",
                 type_="epcisException:NoSuchResourceException",
             )
-        return Response(render_event(event, _epc_format(request)))
+        return Response(render_event(event, epc_format_of(request)))
 
 
 class HealthApi(APIView):

@@ -19,8 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import ledger_selectors, selectors
-from . import schema as _schema  # noqa: F401 - registers the OpenAPI description of Bearer API keys
-from .apis import EPC_FORMATS, PROBLEM, _epc_format, _organization, render_event  # shared with /epcis
+from .apis import EPC_FORMATS, PROBLEM, epc_format_of, organization_scope, render_event  # shared with /epcis
 from .auth import CanQuery
 from .epcis.identifiers import IdentifierError
 from .ledger.checkpoint import format_timestamp
@@ -156,7 +155,7 @@ class InclusionProofApi(APIView):
                 detail="The query parameter event_id (the EPCIS eventID) is required.",
             )
         tree_size = ledger_selectors.int_parameter(request.query_params, "tree_size")
-        event = selectors.event_by_id(event_id=event_id, organization=_organization(request))
+        event = selectors.event_by_id(event_id=event_id, organization=organization_scope(request))
         if event is None:
             raise ProblemError(
                 status_code=404,
@@ -202,9 +201,9 @@ def _document(events: list[CustodyEvent], epc_format: str) -> dict[str, Any]:
 
 
 def _trace(request: Request, chain: Any, what: str) -> Response:
-    epc_format = _epc_format(request)
+    epc_format = epc_format_of(request)
     since_size = ledger_selectors.int_parameter(request.query_params, "since")
-    visible = selectors.events_visible_to(organization=_organization(request))
+    visible = selectors.events_visible_to(organization=organization_scope(request))
     rows = list(
         visible.filter(seq__in=chain.values("seq")).select_related("submitter").order_by("seq")[: TRACE_MAX_EVENTS + 1]
     )

@@ -8,7 +8,9 @@ Nothing about patients is stored anywhere (docs/data-map.md).
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -51,6 +53,17 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.gln})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The party GLN is written into every ledger entry this partner submits: changing it would
+        # make their history unverifiable. A new GLN is a new organization.
+        if self.pk is not None:
+            stored = Organization.objects.filter(pk=self.pk).values_list("gln", flat=True).first()
+            if stored is not None and stored != self.gln:
+                raise ValidationError(
+                    {"gln": f"The GLN of an organization cannot change (it is {stored}); create a new organization."}
+                )
+        super().save(*args, **kwargs)
 
 
 class CompanyPrefix(models.Model):
@@ -403,7 +416,6 @@ class Checkpoint(models.Model):
 # Who and why ride along as context (provenance/audit.py); the database role is stamped by the
 # database itself (pgh_db_user, a column default set in migration 0004).
 
-from typing import Any  # noqa: E402
 
 import pghistory  # noqa: E402
 import pghistory.models  # noqa: E402

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+from urllib.parse import quote
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -228,7 +229,7 @@ def capture_job_get(*, job_id: str, organization: Organization | None) -> Captur
 
 def lot_custody_chain(*, gtin: str, lot: str) -> QuerySet[CustodyEvent]:
     """Every event about a lot: its class identifier, its serials and the containers that held them."""
-    lot_class = canonical(f"https://id.gs1.org/01/{gtin}/10/{lot}")
+    lot_class = canonical(f"https://id.gs1.org/01/{gtin}/10/{quote(lot, safe='')}")
     serial_seqs_q = EventEPC.objects.filter(epc=lot_class).values("seq")
     serials = EventEPC.objects.filter(seq__in=serial_seqs_q, epc__startswith=f"https://id.gs1.org/01/{gtin}/21/")
     epcs = set(serials.values_list("epc", flat=True))

@@ -447,8 +447,18 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
         in_region = [s for s in sites if counties[s].state in region]
         if not in_region:
             in_region = sorted(sites, key=lambda s: haversine_km(counties[s].lat, counties[s].lon, cx, cy))[:1]
-        rng.shuffle(in_region)
-        for fips in sorted(in_region[: spec.dcs_per_national]):
+        # DCs spread over the region (farthest-point choice), as a national wholesaler places them
+        chosen = [rng.choice(sorted(in_region))]
+        while len(chosen) < min(spec.dcs_per_national, len(in_region)):
+            chosen.append(
+                max(
+                    (s for s in sorted(in_region) if s not in chosen),
+                    key=lambda s: min(
+                        haversine_km(counties[s].lat, counties[s].lon, counties[c].lat, counties[c].lon) for c in chosen
+                    ),
+                )
+            )
+        for fips in sorted(chosen):
             lat, lon = net.facility_point(fips)
             net.add_loc(org, "dc", f"{org.name} DC {len(org.locations) + 1}", lat, lon, fips)
         net.nationals.append(org.idx)
@@ -484,7 +494,7 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
             counties[fips].state,
         )
         org.lot_level = rng.random() < 0.5
-        org.window_days = 3
+        org.window_days = 7
         lat, lon = net.facility_point(fips)
         net.add_loc(org, "dc", f"{org.name} warehouse", lat, lon, fips)
         net.secondaries.append(org.idx)
@@ -543,8 +553,8 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
             )
             lat, lon = net.facility_point(site.county_fips)
             net.add_loc(org, "chain_dc", f"{org.name} distribution center", lat, lon, site.county_fips)
-    # Small partners upload weekly; in the big networks every two or four weeks (fewer, fuller documents).
-    small_window = {"tiny": 7, "small": 7, "medium": 14, "large": 28}.get(spec.name, 7)
+    # Small partners upload every two weeks (four in the big networks): fewer, fuller documents.
+    small_window = {"tiny": 14, "small": 14, "medium": 28, "large": 28}.get(spec.name, 14)
     cand = [i for i in region_pharm if i not in taken]
     rural = [1.0 / math.sqrt(max(1, counties[geo.pharmacies[i][0]].pharmacies)) for i in cand]
     indeps = sorted(_weighted_sample(rng, cand, rural, spec.independents))
@@ -571,7 +581,7 @@ def build_network(seed: int, spec: ScaleSpec, geo: Geography) -> Network:
         org = net.add_org(
             "hospital", names.business("hospital"), net.new_prefix(9, rng.choice(["12", "13"])), counties[fips].state
         )
-        org.window_days = max(3, small_window // 2)
+        org.window_days = 7
         net.add_loc(org, "hospital", f"{org.name} pharmacy", lat, lon, fips)
 
     _assign_suppliers(net, rng, national_share)
@@ -744,6 +754,8 @@ def _build_products(net: Network, rng: random.Random, mfrs: list[Org], tpl_locs:
 def _assign_behaviour(net: Network, rng: random.Random) -> None:
     """Benign data-quality traits: partial reporting, late uploads, clock skew (DSCSA reality 2024-25)."""
     for org in net.orgs:
+        if org.role in ("reverse_distributor", "repackager"):
+            org.window_days = 7
         r = rng.random()
         if r < 0.08:
             org.skew_ms = rng.choice([-1, 1]) * rng.randrange(30 * 60_000, 150 * 60_000)

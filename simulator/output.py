@@ -19,8 +19,12 @@ from simulator.events import Clock, document
 
 MAX_EVENTS_PER_DOCUMENT = 1000
 
-# entry: (t_ms, seq, event JSON text, eventTime text)
-Entry = tuple[int, int, str, str]
+# entry: (t_ms, seq, event JSON text, eventTime text, (org, seq) it follows from or None)
+Entry = tuple[int, int, str, str, Any]
+
+
+def _time_then_seq(e: Entry) -> tuple[int, int]:
+    return e[0], e[1]
 
 
 class Sink:
@@ -36,8 +40,7 @@ class Sink:
         self.seq = 0
         self.doc_seq = 0
         self.buf: dict[int, list[Entry]] = {}
-        self.first_seq: dict[int, int] = {}  # oldest sequence number in a buffer that got held-back events
-        self.held: dict[int, list[tuple[int, Entry]]] = {}  # late uploads: (release day, entry)
+        self.held: dict[int, list[tuple[int, Entry, bool]]] = {}  # held back: (release day, entry, own document)
         self.events_written = 0
         self.labels_written = 0
         self.tags_written = 0
@@ -87,14 +90,12 @@ class Sink:
         error: bool = False,
         defer_days: int = 0,
     ) -> int:
-        """Buffer one event; returns its sequence number. dep/dep_seq: the event (of another partner) this one
-        follows from, which must be written first. late_days: a late upload (tagged); defer_days: sent in a later
-        document, on time for what it is (an errorDeclaration follows the event it retracts)."""
-        if dep >= 0 and dep != org:
-            buf = self.buf.get(dep)
-            # entries of a buffer are in sequence order, except held-back ones merged in: check the oldest
-            if buf and min(buf[0][1], self.first_seq.get(dep, buf[0][1])) <= dep_seq:
-                self.flush(dep)
+        """Buffer one event; returns its sequence number.
+
+        dep/dep_seq: the event of another partner this one follows from (a receipt follows its shipment): it
+        is written first. late_days: a late upload (tagged). defer_days: sent in a later upload, on time for
+        what it is (an errorDeclaration follows the event it retracts, in a document of its own).
+        """
         self.seq += 1
         key = (org, step)
         counts = self.by_org_step
@@ -111,9 +112,9 @@ class Sink:
             self._tag(eid, etime, ("late_event", ""))
         if tag is not None:
             self._tag(eid, etime, tag)
-        entry = (t, self.seq, text, etime)
+        entry = (t, self.seq, text, etime, (dep, dep_seq) if dep >= 0 and dep != org else None)
         if late_days > 0 or defer_days > 0:
-            self.held.setdefault(org, []).append((self.day + max(late_days, defer_days), entry))
+            self.held.setdefault(org, []).append((self.day + max(late_days, defer_days), entry, defer_days > 0))
             self.late_events += late_days > 0
             return self.seq
         buf = self.buf.get(org)
@@ -138,7 +139,7 @@ class Sink:
         buf = self.buf.get(org)
         if buf is None:
             buf = self.buf[org] = []
-        buf.append((t, self.seq, text, etime))
+        buf.append((t, self.seq, text, etime, None))
         if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
             self.flush(org)
         return self.seq
@@ -147,21 +148,21 @@ class Sink:
         for org, held in list(self.held.items()):
             if not held:
                 continue
-            due = [e for d, e in held if d <= day]
+            due = [(e, separate) for d, e, separate in held if d <= day]
             if due:
-                self.held[org] = [(d, e) for d, e in held if d > day]
-                # held-back events travel in an upload of their own
-                self.flush(org)
-                self.buf.setdefault(org, []).extend(due)
-                self.first_seq[org] = min(e[1] for e in due)
+                self.held[org] = [h for h in held if h[0] > day]
+                if any(separate for _e, separate in due):
+                    self.flush(org)  # a retraction never shares a document with what it retracts
+                self.buf.setdefault(org, []).extend(e for e, _separate in due)
         for org in sorted(self.buf, key=lambda o: (self.orgs[o].tier, o)):
-            if self.buf[org] and (day + 1) % self.orgs[org].window_days == 0:
+            # each partner has its own upload day within its window
+            if self.buf[org] and (day + 1 + org) % self.orgs[org].window_days == 0:
                 self.flush(org)
         self.day = day + 1
 
     def close(self) -> None:
         for org, held in self.held.items():
-            self.buf.setdefault(org, []).extend(e for _, e in held)
+            self.buf.setdefault(org, []).extend(e for _d, e, _s in held)
         self.held.clear()
         for org in sorted(self.buf, key=lambda o: (self.orgs[o].tier, o)):
             if self.buf[org]:
@@ -187,13 +188,34 @@ class Sink:
 
     # --- output ---
 
-    def flush(self, org_idx: int) -> None:
-        entries = self.buf.get(org_idx)
-        if not entries:
+    def flush(self, org_idx: int, upto: int | None = None) -> None:
+        """Write a partner's buffered events (those up to sequence number ``upto``), after whatever they follow from.
+
+        A receipt's shipment has a smaller sequence number than the receipt, so the recursion always moves to
+        smaller bounds and ends; partners upload on their own windows and are only made to upload early when a
+        document that depends on them is being written.
+        """
+        buf = self.buf.get(org_idx)
+        if not buf:
             return
-        self.buf[org_idx] = []
-        self.first_seq.pop(org_idx, None)
-        entries.sort()
+        limit = upto if upto is not None else self.seq
+        needed: dict[int, int] = {}
+        for e in buf:
+            d = e[4]
+            if d is not None and e[1] <= limit and d[1] > needed.get(d[0], -1):
+                needed[d[0]] = d[1]
+        for other in sorted(needed):
+            if self.buf.get(other):
+                self.flush(other, needed[other])
+        buf = self.buf.get(org_idx) or []
+        if upto is None:
+            entries, self.buf[org_idx] = buf, []
+        else:
+            entries = [e for e in buf if e[1] <= upto]
+            if not entries:
+                return
+            self.buf[org_idx] = [e for e in buf if e[1] > upto]
+        entries.sort(key=_time_then_seq)
         org = self.orgs[org_idx]
         for start in range(0, len(entries), MAX_EVENTS_PER_DOCUMENT):
             self._write(org, entries[start : start + MAX_EVENTS_PER_DOCUMENT])

@@ -270,7 +270,7 @@ class ScenarioBook:
             first_day=day,
         )
         org.scenario_actor = True
-        org.window_days = 3
+        org.window_days = 7
         org.lot_level = rng.random() < 0.15
         lat, lon = net.facility_point(site.county_fips)
         loc = net.add_loc(org, "dc", f"{org.name} warehouse", lat, lon, site.county_fips, first_day=day)
@@ -1035,7 +1035,7 @@ def prepare_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, i: int
         first_day=opened,
     )
     org.scenario_actor = True
-    org.window_days = 7
+    org.window_days = 14
     loc = net.add_loc(org, "pharmacy", org.name, lat, lon, fips, first_day=opened)
     nat = net.nationals[rng.randrange(3)]
     loc.primary = net.nearest(loc.idx, net.dcs_of(nat))

@@ -13,6 +13,12 @@ import numpy as np
 from anomaly.ml.data import feature_names, feature_view
 
 
+def _threads() -> int:
+    import os
+
+    return int(os.environ.get("ANOMALY_TORCH_THREADS", "0")) or (os.cpu_count() or 1)
+
+
 def rules_scores(arrays: dict[str, np.ndarray], edges: np.ndarray) -> np.ndarray:
     """Rules only: 0 without hits, towards 1 with more distinct hits (as anomaly.rules.rules_score)."""
     n = arrays["n_hits"][edges].astype(np.float64)
@@ -54,8 +60,16 @@ class IsolationForestScorer:
 class LightGBMScorer:
     """Gradient-boosted trees on the transfer features ('own') or with history and aggregates ('all')."""
 
-    def __init__(self, *, view: str = "all", rounds: int = 400, learning_rate: float = 0.05, num_leaves: int = 31,
-                 min_child_samples: int = 10, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        view: str = "all",
+        rounds: int = 400,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 10,
+        seed: int = 0,
+    ) -> None:
         self.view = view
         self.name = f"lightgbm_{view}"
         self.params = {
@@ -68,15 +82,23 @@ class LightGBMScorer:
             "bagging_freq": 1,
             "lambda_l2": 1.0,
             "seed": seed,
-            "num_threads": 2,
+            "num_threads": _threads(),
             "verbose": -1,
         }
         self.rounds = rounds
         self.booster: Any = None
         self.best_rounds = rounds
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-            extra: np.ndarray | None = None, extra_val: np.ndarray | None = None) -> LightGBMScorer:
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        extra: np.ndarray | None = None,
+        extra_val: np.ndarray | None = None,
+    ) -> LightGBMScorer:
         import lightgbm as lgb
 
         pos = max(int(y.sum()), 1)
@@ -111,7 +133,9 @@ class LightGBMScorer:
 
     def contributions(self, x_row: np.ndarray, extra: np.ndarray | None = None, top: int = 8) -> list[dict[str, Any]]:
         """TreeSHAP: the features that pushed this transfer's score up (or down) the most, in log-odds."""
-        contrib = self.booster.predict(self._x(x_row[None, :], extra), num_iteration=self.best_rounds, pred_contrib=True)[0]
+        contrib = self.booster.predict(
+            self._x(x_row[None, :], extra), num_iteration=self.best_rounds, pred_contrib=True
+        )[0]
         names = self.booster.feature_name()
         values = self._x(x_row[None, :], extra)[0]
         order = np.argsort(-np.abs(contrib[:-1]))[:top]
@@ -127,8 +151,12 @@ class LightGBMScorer:
         return [(names[i], float(gain[i])) for i in order]
 
     def state(self) -> dict[str, Any]:
-        return {"view": self.view, "params": self.params, "model": self.booster.model_to_string(),
-                "best_rounds": self.best_rounds}
+        return {
+            "view": self.view,
+            "params": self.params,
+            "model": self.booster.model_to_string(),
+            "best_rounds": self.best_rounds,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LightGBMScorer:

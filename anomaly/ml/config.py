@@ -29,11 +29,22 @@ class TrainConfig:
     max_false_flag_rate: float = 1e-3  # at most 1 false flag per 1,000 clean transfers at the operating threshold
     components: tuple[str, ...] = ("lightgbm_all", "lightgbm_own", "gnn", "iforest", "linkpred")
     # run
+    threads: int = 0  # torch/LightGBM threads; 0 = ANOMALY_TORCH_THREADS or all cores (1 on a shared, busy machine)
     seed: int = 0
     accelerator: str = "auto"
     progress: bool = True
     fast_dev_run: bool = False
     extra: dict = field(default_factory=dict)
+
+    def apply_threads(self) -> int:
+        """Set torch's thread count; oversubscribed cores make message passing 20x slower, so keep it explicit."""
+        import os
+
+        import torch
+
+        n = self.threads or int(os.environ.get("ANOMALY_TORCH_THREADS", "0")) or (os.cpu_count() or 1)
+        torch.set_num_threads(n)
+        return n
 
     def as_dict(self) -> dict:
         d = asdict(self)

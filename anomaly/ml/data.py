@@ -14,8 +14,21 @@ import numpy as np
 
 from anomaly.ml.replay import FEATURES, OWN_FEATURES
 
-GRAPH_KEYS = ("transfer_id", "src", "dst", "lot", "t_create", "seq_create", "seq_receive", "retracted", "n_hits", "x",
-              "party_static", "n_parties", "n_lots")
+GRAPH_KEYS = (
+    "transfer_id",
+    "src",
+    "dst",
+    "lot",
+    "t_create",
+    "seq_create",
+    "seq_receive",
+    "retracted",
+    "n_hits",
+    "x",
+    "party_static",
+    "n_parties",
+    "n_lots",
+)
 LABEL_KEYS = ("label", "scenario", "camouflaged", "incident", "lookalike", "hits", "label_source")
 
 
@@ -36,7 +49,7 @@ class Dataset:
         return cls(name or path.parent.name, arrays, meta)
 
     def __len__(self) -> int:
-        return int(len(self.arrays["transfer_id"]))
+        return len(self.arrays["transfer_id"])
 
     @property
     def x(self) -> np.ndarray:

@@ -20,8 +20,16 @@ FORMAT_VERSION = 1
 PRODUCTION_CHOICES = ("lightgbm_all", "lightgbm_own", "gnn", "blend", "linkpred", "iforest")
 
 
-def save_bundle(path: Path, *, components: dict[str, Any], production: str, threshold: float,
-                thresholds: dict[str, float], config: dict[str, Any], meta: dict[str, Any]) -> None:
+def save_bundle(
+    path: Path,
+    *,
+    components: dict[str, Any],
+    production: str,
+    threshold: float,
+    thresholds: dict[str, float],
+    config: dict[str, Any],
+    meta: dict[str, Any],
+) -> None:
     import torch
 
     if production not in PRODUCTION_CHOICES:
@@ -74,7 +82,9 @@ class BundleScorer:
     def kind(self) -> str:
         return self.production
 
-    def component_scores(self, arrays: dict[str, np.ndarray], edges: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    def component_scores(
+        self, arrays: dict[str, np.ndarray], edges: np.ndarray, names: list[str]
+    ) -> dict[str, np.ndarray]:
         from anomaly.ml.train import blend
 
         out: dict[str, np.ndarray] = {}

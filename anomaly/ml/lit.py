@@ -19,8 +19,15 @@ from anomaly.ml.temporal import Normalizer, snapshot
 class WindowSet(TorchDataset):
     """One item per time window of target transfers, over one or several networks (each with its own graph)."""
 
-    def __init__(self, items: list[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]], norm: Normalizer, *,
-                 lookback_days: float, negatives: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        items: list[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]],
+        norm: Normalizer,
+        *,
+        lookback_days: float,
+        negatives: int = 0,
+        seed: int = 0,
+    ) -> None:
         self.items = items  # (arrays, target edges, labels)
         self.norm = norm
         self.lookback_days = lookback_days
@@ -49,7 +56,9 @@ class WindowSet(TorchDataset):
                 lots.append(s.tgt_lot)
             s.tgt_src, s.tgt_dst, s.tgt_lot = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(lots)
             s.tgt_attr = np.zeros((len(s.tgt_src), s.tgt_attr.shape[1]), dtype=np.float32)
-            y = np.concatenate([np.ones(len(targets), np.float32)] + [np.zeros(len(targets), np.float32)] * self.negatives)
+            y = np.concatenate(
+                [np.ones(len(targets), np.float32)] + [np.zeros(len(targets), np.float32)] * self.negatives
+            )
         batch = to_tensors(s)
         batch["y"] = torch.as_tensor(y)
         return batch
@@ -98,18 +107,52 @@ class _Base(L.LightningModule):
 
 
 class EdgeClassifier(_Base):
-    def __init__(self, *, party_static: int, edge_features: int, hidden: int = 64, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 1e-4, pos_weight: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        party_static: int,
+        edge_features: int,
+        hidden: int = 64,
+        layers: int = 2,
+        heads: int = 2,
+        dropout: float = 0.1,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        pos_weight: float = 10.0,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = EdgeScorer(party_static=party_static, edge_features=edge_features, hidden=hidden, layers=layers,
-                              heads=heads, dropout=dropout)
+        self.net = EdgeScorer(
+            party_static=party_static,
+            edge_features=edge_features,
+            hidden=hidden,
+            layers=layers,
+            heads=heads,
+            dropout=dropout,
+        )
 
 
 class LinkPredictor(_Base):
-    def __init__(self, *, party_static: int, edge_features: int, hidden: int = 48, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 1e-4, pos_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        party_static: int,
+        edge_features: int,
+        hidden: int = 48,
+        layers: int = 2,
+        heads: int = 2,
+        dropout: float = 0.1,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        pos_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = LinkScorer(party_static=party_static, edge_features=edge_features, hidden=hidden, layers=layers,
-                              heads=heads, dropout=dropout)
+        self.net = LinkScorer(
+            party_static=party_static,
+            edge_features=edge_features,
+            hidden=hidden,
+            layers=layers,
+            heads=heads,
+            dropout=dropout,
+        )

@@ -31,8 +31,16 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 class ShipmentEncoder(nn.Module):
     """Partner and lot embeddings from the earlier transfers around them (2 hops by default)."""
 
-    def __init__(self, *, party_static: int, edge_features: int, hidden: int = 64, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        party_static: int,
+        edge_features: int,
+        hidden: int = 64,
+        layers: int = 2,
+        heads: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.party_in = nn.Linear(party_static + PARTY_DIM_EXTRA, hidden)
         self.lot_in = nn.Linear(LOT_DIM, hidden)
@@ -41,8 +49,9 @@ class ShipmentEncoder(nn.Module):
         self.norms = nn.ModuleList()
         for _ in range(layers):
             conv = {
-                etype: TransformerConv(hidden, hidden // heads, heads=heads, edge_dim=hidden, dropout=dropout,
-                                       root_weight=True)
+                etype: TransformerConv(
+                    hidden, hidden // heads, heads=heads, edge_dim=hidden, dropout=dropout, root_weight=True
+                )
                 for etype in (SHIPS, SHIPPED_BY, HOLDS, HELD_BY)
             }
             self.convs.append(HeteroConv(conv, aggr="sum"))
@@ -69,11 +78,25 @@ class ShipmentEncoder(nn.Module):
 class EdgeScorer(nn.Module):
     """Supervised: the logit that a transfer is counterfeit/diverted, from its endpoints, its lot and itself."""
 
-    def __init__(self, *, party_static: int, edge_features: int, hidden: int = 64, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        party_static: int,
+        edge_features: int,
+        hidden: int = 64,
+        layers: int = 2,
+        heads: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
-        self.encoder = ShipmentEncoder(party_static=party_static, edge_features=edge_features, hidden=hidden,
-                                       layers=layers, heads=heads, dropout=dropout)
+        self.encoder = ShipmentEncoder(
+            party_static=party_static,
+            edge_features=edge_features,
+            hidden=hidden,
+            layers=layers,
+            heads=heads,
+            dropout=dropout,
+        )
         self.target_in = mlp([edge_features, hidden, hidden])
         self.head = mlp([4 * hidden, hidden, 1], dropout=dropout)
 
@@ -89,11 +112,25 @@ class EdgeScorer(nn.Module):
 class LinkScorer(nn.Module):
     """Label-free: the logit that this sender ships this lot to this receiver, given the history before it."""
 
-    def __init__(self, *, party_static: int, edge_features: int, hidden: int = 48, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        party_static: int,
+        edge_features: int,
+        hidden: int = 48,
+        layers: int = 2,
+        heads: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
-        self.encoder = ShipmentEncoder(party_static=party_static, edge_features=edge_features, hidden=hidden,
-                                       layers=layers, heads=heads, dropout=dropout)
+        self.encoder = ShipmentEncoder(
+            party_static=party_static,
+            edge_features=edge_features,
+            hidden=hidden,
+            layers=layers,
+            heads=heads,
+            dropout=dropout,
+        )
         self.head = mlp([3 * hidden, hidden, 1], dropout=dropout)
 
     def pair_logits(self, h: dict[str, Tensor], src: Tensor, dst: Tensor, lot: Tensor) -> Tensor:
@@ -104,10 +141,10 @@ class LinkScorer(nn.Module):
 
 
 def to_tensors(s: Snapshot, device: torch.device | str = "cpu") -> dict[str, Tensor]:
-    def f(a):  # noqa: ANN001, ANN202
+    def f(a):
         return torch.as_tensor(a, dtype=torch.float32, device=device)
 
-    def i(a):  # noqa: ANN001, ANN202
+    def i(a):
         return torch.as_tensor(a, dtype=torch.long, device=device)
 
     return {

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -243,8 +244,20 @@ class Event:
 
 
 class _Serial:
-    __slots__ = ("commissioned", "lot", "last_lot", "expiry_t", "commissioner", "recommissioned", "status",
-                 "custodian", "prior", "xy", "t", "inactive_by")
+    __slots__ = (
+        "commissioned",
+        "commissioner",
+        "custodian",
+        "expiry_t",
+        "inactive_by",
+        "last_lot",
+        "lot",
+        "prior",
+        "recommissioned",
+        "status",
+        "t",
+        "xy",
+    )
 
     def __init__(self) -> None:
         self.commissioned = False
@@ -262,7 +275,7 @@ class _Serial:
 
 
 class _Lot:
-    __slots__ = ("known", "expiry_t", "made_t", "commissioner", "recalled_t", "holders", "transfers")
+    __slots__ = ("commissioner", "expiry_t", "holders", "known", "made_t", "recalled_t", "transfers")
 
     def __init__(self) -> None:
         self.known = False
@@ -274,10 +287,71 @@ class _Lot:
         self.transfers = 0
 
 
+class _Window:
+    """A running sum over the last ``days`` (amortised O(1) per transfer)."""
+
+    __slots__ = ("days", "items", "sum")
+
+    def __init__(self, days: float) -> None:
+        self.days = days
+        self.items: deque[tuple[float, float]] = deque()
+        self.sum = 0.0
+
+    def add(self, t: float, value: float) -> None:
+        self.items.append((t, value))
+        self.sum += value
+
+    def total(self, t: float) -> float:
+        while self.items and self.items[0][0] < t - self.days:
+            self.sum -= self.items.popleft()[1]
+        return max(self.sum, 0.0)
+
+
+class _DistinctWindow:
+    """How many distinct keys were seen in the last ``days``."""
+
+    __slots__ = ("counts", "days", "items")
+
+    def __init__(self, days: float) -> None:
+        self.days = days
+        self.items: deque[tuple[float, str]] = deque()
+        self.counts: dict[str, int] = {}
+
+    def add(self, t: float, key: str) -> None:
+        self.items.append((t, key))
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def count(self, t: float) -> int:
+        while self.items and self.items[0][0] < t - self.days:
+            _, key = self.items.popleft()
+            left = self.counts[key] - 1
+            if left:
+                self.counts[key] = left
+            else:
+                del self.counts[key]
+        return len(self.counts)
+
+
 class _PartyHistory:
-    __slots__ = ("first_t", "n_out", "n_in", "customers", "suppliers", "in_recent", "out_recent", "in_qty_total",
-                 "out_qty_total", "out_logqty_sum", "hits_out", "hits_in", "in_from_new", "in_from_unlicensed",
-                 "in_received", "returns_out")
+    __slots__ = (
+        "customers",
+        "first_t",
+        "hits_in",
+        "hits_out",
+        "in_from_new",
+        "in_from_unlicensed",
+        "in_qty_total",
+        "in_received",
+        "in_recent",
+        "n_in",
+        "n_out",
+        "out_logqty_sum",
+        "out_qty_total",
+        "out_recent",
+        "returns_out",
+        "suppliers",
+        "suppliers_30d",
+    )
 
     def __init__(self, t: float) -> None:
         self.first_t = t
@@ -285,8 +359,9 @@ class _PartyHistory:
         self.n_in = 0
         self.customers: set[str] = set()
         self.suppliers: dict[str, float] = {}
-        self.in_recent: deque[tuple[float, float]] = deque()
-        self.out_recent: deque[tuple[float, float]] = deque()
+        self.in_recent = _Window(WINDOW_DAYS)
+        self.out_recent = _Window(WINDOW_DAYS)
+        self.suppliers_30d = _DistinctWindow(30.0)
         self.in_qty_total = 0.0
         self.out_qty_total = 0.0
         self.out_logqty_sum = 0.0
@@ -368,8 +443,10 @@ class LedgerReplay:
             self._retract(event)
             return
         step = event.biz_step
-        if step == "commissioning" or event.event_type == "TransformationEvent" or (
-            event.event_type == "ObjectEvent" and event.action == "ADD" and event.lot
+        if (
+            step == "commissioning"
+            or event.event_type == "TransformationEvent"
+            or (event.event_type == "ObjectEvent" and event.action == "ADD" and event.lot)
         ):
             self._commission(event)
         if event.event_type == "AggregationEvent" and event.action in ("ADD", "DELETE"):
@@ -566,9 +643,19 @@ class LedgerReplay:
             key = (self._gtin_of(sgtin), s.last_lot or "")
             f = out.get(key)
             if f is None:
-                f = out[key] = {"n": 0, "uncommissioned": 0, "inactive": 0, "conflict": 0, "strong_conflict": 0,
-                                "lot_mismatch": 0, "recommissioned": 0, "returned_to_prior": 0, "speed": 0.0,
-                                "backwards_h": 0.0, "unknown": []}
+                f = out[key] = {
+                    "n": 0,
+                    "uncommissioned": 0,
+                    "inactive": 0,
+                    "conflict": 0,
+                    "strong_conflict": 0,
+                    "lot_mismatch": 0,
+                    "recommissioned": 0,
+                    "returned_to_prior": 0,
+                    "speed": 0.0,
+                    "backwards_h": 0.0,
+                    "unknown": [],
+                }
             f["n"] += 1
             if not s.commissioned:
                 f["uncommissioned"] += 1
@@ -681,10 +768,8 @@ class LedgerReplay:
         return h
 
     @staticmethod
-    def _trim(q: deque[tuple[float, float]], t: float) -> float:
-        while q and q[0][0] < t - WINDOW_DAYS:
-            q.popleft()
-        return sum(v for _, v in q)
+    def _trim(q: _Window, t: float) -> float:
+        return q.total(t)
 
     def _create(self, event: Event, stub: TransferStub, sf: dict | None, receiving: bool, shipment: Any = None) -> None:
         t = event.t
@@ -712,11 +797,17 @@ class LedgerReplay:
             x[c["c_frac_returned_to_prior"]] = sf["returned_to_prior"] / n
             x[c["c_serial_speed_log"]] = math.log1p(sf["speed"])
             x[c["c_serial_backwards_h"]] = min(sf["backwards_h"], 72.0)
-            facts.update(serials=n, uncommissioned_serials=sf["uncommissioned"], inactive_serials=sf["inactive"],
-                         custody_conflicts=sf["conflict"], strong_custody_conflicts=sf["strong_conflict"],
-                         lot_mismatches=mismatch,
-                         recommissioned_serials=sf["recommissioned"], serial_speed_kmh=round(sf["speed"], 1),
-                         serial_backwards_h=round(sf["backwards_h"], 2))
+            facts.update(
+                serials=n,
+                uncommissioned_serials=sf["uncommissioned"],
+                inactive_serials=sf["inactive"],
+                custody_conflicts=sf["conflict"],
+                strong_custody_conflicts=sf["strong_conflict"],
+                lot_mismatches=mismatch,
+                recommissioned_serials=sf["recommissioned"],
+                serial_speed_kmh=round(sf["speed"], 1),
+                serial_backwards_h=round(sf["backwards_h"], 2),
+            )
         known = lot is not None and lot.known
         x[c["c_lot_known"]] = 1.0 if known else (0.0 if stub.lot else 0.5)
         facts["lot_known"] = 1.0 if known else 0.0
@@ -753,15 +844,19 @@ class LedgerReplay:
         x[c["c_to_unknown"]] = 0.0 if pb.known else 1.0
         x[c["c_from_unlicensed"]] = 0.0 if pa.licensed else 1.0
         x[c["c_to_unlicensed"]] = 0.0 if pb.licensed else 1.0
-        facts.update(from_known=float(pa.known), to_known=float(pb.known), from_licensed=float(pa.licensed),
-                     to_licensed=float(pb.licensed))
+        facts.update(
+            from_known=float(pa.known),
+            to_known=float(pb.known),
+            from_licensed=float(pa.licensed),
+            to_licensed=float(pb.licensed),
+        )
         km = haversine_km(stub.from_xy, stub.to_xy)
         x[c["c_log_distance"]] = math.log1p(km) if km >= 0 else -1.0
         facts["distance_km"] = round(km, 1)
         nonsellable = event.disposition in NONSELLABLE and not receiving
         x[c["c_is_return"]] = 1.0 if event.is_return else 0.0
         x[c["c_nonsellable"]] = 1.0 if nonsellable else 0.0
-        to_brand = lot is not None and lot.commissioner == b or (owner is not None and owner == b)
+        to_brand = (lot is not None and lot.commissioner == b) or (owner is not None and owner == b)
         x[c["c_to_brand"]] = 1.0 if to_brand else 0.0
         facts.update(is_return=float(event.is_return), nonsellable=float(nonsellable), to_brand=float(to_brand))
         x[c["c_received_only"]] = 1.0 if receiving else 0.0
@@ -796,7 +891,7 @@ class LedgerReplay:
             x[c["h_to_in_log"]] = math.log1p(hb.n_in)
             x[c["h_to_out_log"]] = math.log1p(hb.n_out)
             x[c["h_to_suppliers_log"]] = math.log1p(len(hb.suppliers))
-            x[c["h_to_suppliers_30d"]] = sum(1 for s, st in hb.suppliers.items() if st >= t - 30.0)
+            x[c["h_to_suppliers_30d"]] = hb.suppliers_30d.count(t)
             x[c["h_to_hit_rate_in"]] = hb.hits_in / hb.n_in if hb.n_in else 0.0
             x[c["h_to_receipt_rate"]] = hb.in_received / hb.n_in if hb.n_in else 0.5
         else:
@@ -851,14 +946,15 @@ class LedgerReplay:
         ha.n_out += 1
         ha.out_qty_total += qty
         ha.out_logqty_sum += math.log1p(qty)
-        ha.out_recent.append((t, qty))
+        ha.out_recent.add(t, qty)
         ha.customers.add(b)
         if event.is_return:
             ha.returns_out += 1
         hb.n_in += 1
         hb.in_qty_total += qty
-        hb.in_recent.append((t, qty))
+        hb.in_recent.add(t, qty)
         hb.suppliers[a] = t
+        hb.suppliers_30d.add(t, a)
         if age_a < NEW_PARTNER_DAYS:
             hb.in_from_new += 1
         if not pa.licensed:

@@ -68,8 +68,14 @@ class Snapshot:
     tgt_attr: np.ndarray
 
 
-def snapshot(arrays: dict[str, np.ndarray], targets: np.ndarray, norm: Normalizer, *, lookback_days: float = 60.0,
-             max_msg_edges: int = 200_000) -> Snapshot:
+def snapshot(
+    arrays: dict[str, np.ndarray],
+    targets: np.ndarray,
+    norm: Normalizer,
+    *,
+    lookback_days: float = 60.0,
+    max_msg_edges: int = 200_000,
+) -> Snapshot:
     seq = arrays["seq_create"]
     t = arrays["t_create"]
     first = int(targets[np.argmin(seq[targets])])
@@ -96,9 +102,9 @@ def snapshot(arrays: dict[str, np.ndarray], targets: np.ndarray, norm: Normalize
     src, dst, lot = arrays["src"][msg], arrays["dst"][msg], arrays["lot"][msg]
     out_deg = np.bincount(src, minlength=n_parties)
     in_deg = np.bincount(dst, minlength=n_parties)
-    party_x = np.hstack(
-        [arrays["party_static"], np.log1p(out_deg)[:, None], np.log1p(in_deg)[:, None]]
-    ).astype(np.float32)
+    party_x = np.hstack([arrays["party_static"], np.log1p(out_deg)[:, None], np.log1p(in_deg)[:, None]]).astype(
+        np.float32
+    )
     lot_deg = np.bincount(lot, minlength=n_lots)
     lot_x = np.stack([np.ones(n_lots), np.log1p(lot_deg), (lot_deg == 0).astype(float)], axis=1).astype(np.float32)
     return Snapshot(

@@ -39,21 +39,35 @@ def _usable(arrays: dict[str, np.ndarray], edges: np.ndarray) -> np.ndarray:
     return edges[~arrays["retracted"][edges]] if "retracted" in arrays else edges
 
 
-def train_supervised(networks: list[Network], cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
-    """LightGBM (own features; with history and aggregates) and the heterogeneous GNN, on labelled networks."""
+def train_supervised(
+    networks: list[Network], cfg: TrainConfig, log: Log = print, val_networks: list[Network] | None = None
+) -> dict[str, Any]:
+    """LightGBM (own features; with history and aggregates) and the heterogeneous GNN, on labelled networks.
+
+    Validation (early stopping, operating threshold) uses ``val_networks`` when given (networks with the
+    deployment's own base rate, so that the threshold's precision carries over), else the latest
+    ``val_share`` of each training network's period.
+    """
     started = time.monotonic()
     fit_parts, val_parts = [], []
     for arrays, edges in networks:
         edges = _usable(arrays, edges)
-        fit, val = _split_by_time(arrays, edges, cfg.val_share)
+        if val_networks is None:
+            fit, val = _split_by_time(arrays, edges, cfg.val_share)
+            val_parts.append((arrays, val))
+        else:
+            fit = edges
         fit_parts.append((arrays, fit))
-        val_parts.append((arrays, val))
+    for arrays, edges in val_networks or []:
+        val_parts.append((arrays, _usable(arrays, edges)))
     x_fit = np.vstack([a["x"][e] for a, e in fit_parts])
     y_fit = np.concatenate([a["label"][e] for a, e in fit_parts]).astype(np.int64)
     x_val = np.vstack([a["x"][e] for a, e in val_parts])
     y_val = np.concatenate([a["label"][e] for a, e in val_parts]).astype(np.int64)
-    log(f"supervised: {len(y_fit)} transfers to fit ({int(y_fit.sum())} positive), {len(y_val)} to validate "
-        f"({int(y_val.sum())} positive) from {len(networks)} network(s)")
+    log(
+        f"supervised: {len(y_fit)} transfers to fit ({int(y_fit.sum())} positive), {len(y_val)} to validate "
+        f"({int(y_val.sum())} positive) from {len(networks)} network(s)"
+    )
     out: dict[str, Any] = {"val": {"y": y_val}, "timings": {}}
     val_scores: dict[str, np.ndarray] = {"rules": np.concatenate([rules_scores(a, e) for a, e in val_parts])}
     for view in ("all", "own"):
@@ -66,8 +80,10 @@ def train_supervised(networks: list[Network], cfg: TrainConfig, log: Log = print
         out[name] = model
         val_scores[name] = model.predict(x_val)
         out["timings"][name] = round(time.monotonic() - t0, 1)
-        log(f"  {name}: {model.best_rounds} rounds, validation AUPRC {auprc(y_val, val_scores[name]):.3f} "
-            f"({out['timings'][name]}s)")
+        log(
+            f"  {name}: {model.best_rounds} rounds, validation AUPRC {auprc(y_val, val_scores[name]):.3f} "
+            f"({out['timings'][name]}s)"
+        )
     if "gnn" in cfg.components:
         t0 = time.monotonic()
         gnn = train_gnn(fit_parts, val_parts, cfg, log=log)
@@ -180,7 +196,9 @@ class GraphScorer:
             logit.backward()
         return s, g, logit
 
-    def neighbour_attribution(self, arrays: dict[str, np.ndarray], edge: int, top: int = 5) -> list[tuple[int, float, str]]:
+    def neighbour_attribution(
+        self, arrays: dict[str, np.ndarray], edge: int, top: int = 5
+    ) -> list[tuple[int, float, str]]:
         """The earlier transfers whose attributes moved this score most (gradient x input, summed per transfer)."""
         from anomaly.ml.inference import relation
 
@@ -190,8 +208,11 @@ class GraphScorer:
         weight = (g["msg_attr"].grad * g["msg_attr"]).abs().sum(dim=1).detach().numpy()
         order = np.argsort(-weight)[:top]
         total = float(weight.sum()) or 1.0
-        return [(int(s.msg_edges[i]), float(weight[i] / total), relation(arrays, edge, int(s.msg_edges[i])))
-                for i in order if weight[i] > 0]
+        return [
+            (int(s.msg_edges[i]), float(weight[i] / total), relation(arrays, edge, int(s.msg_edges[i])))
+            for i in order
+            if weight[i] > 0
+        ]
 
     def feature_attribution(self, arrays: dict[str, np.ndarray], edge: int, top: int = 8) -> list[dict[str, Any]]:
         from anomaly.ml.replay import FEATURES
@@ -200,12 +221,19 @@ class GraphScorer:
         contrib = (g["tgt_attr"].grad * g["tgt_attr"])[0].detach().numpy()
         order = np.argsort(-np.abs(contrib))[:top]
         x = arrays["x"][edge]
-        return [{"feature": FEATURES[i], "value": round(float(x[i]), 4), "contribution": round(float(contrib[i]), 4)}
-                for i in order]
+        return [
+            {"feature": FEATURES[i], "value": round(float(x[i]), 4), "contribution": round(float(contrib[i]), 4)}
+            for i in order
+        ]
 
     def state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
-                "norm": self.norm.state(), "hparams": self.hparams, "cfg": self.cfg.as_dict()}
+        return {
+            "kind": self.kind,
+            "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
+            "norm": self.norm.state(),
+            "hparams": self.hparams,
+            "cfg": self.cfg.as_dict(),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> GraphScorer:
@@ -221,7 +249,9 @@ class GraphScorer:
         return cls(state["kind"], net, norm, TrainConfig.from_dict(state["cfg"]), state["hparams"])
 
 
-def _fit_graph(kind: str, fit_parts: list[Network], val_parts: list[Network], cfg: TrainConfig, log: Log) -> GraphScorer:
+def _fit_graph(
+    kind: str, fit_parts: list[Network], val_parts: list[Network], cfg: TrainConfig, log: Log
+) -> GraphScorer:
     import lightning as L
     from torch.utils.data import DataLoader
 
@@ -229,26 +259,44 @@ def _fit_graph(kind: str, fit_parts: list[Network], val_parts: list[Network], cf
     from anomaly.ml.temporal import Normalizer
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    cfg.apply_threads()
     x_fit = np.vstack([a["x"][e] for a, e in fit_parts])
     norm = Normalizer.fit(x_fit)
     party_static = int(fit_parts[0][0]["party_static"].shape[1])
     n_features = int(x_fit.shape[1])
     negatives = 2 if kind == "linkpred" else 0
-    train_set = WindowSet(_items(fit_parts, cfg), norm, lookback_days=cfg.lookback_days, negatives=negatives,
-                          seed=cfg.seed)
+    train_set = WindowSet(
+        _items(fit_parts, cfg), norm, lookback_days=cfg.lookback_days, negatives=negatives, seed=cfg.seed
+    )
     val_items = _items(val_parts, cfg)
     val_set = WindowSet(val_items, norm, lookback_days=cfg.lookback_days, negatives=negatives, seed=cfg.seed + 1)
     if kind == "gnn":
         y = np.concatenate([a["label"][e] for a, e in fit_parts])
         pos_weight = float(min((len(y) - y.sum()) / max(y.sum(), 1), 20.0))
-        module: Any = EdgeClassifier(party_static=party_static, edge_features=n_features, hidden=cfg.hidden,
-                                     layers=cfg.layers, heads=cfg.heads, dropout=cfg.dropout, lr=cfg.lr,
-                                     weight_decay=cfg.weight_decay, pos_weight=pos_weight)
+        module: Any = EdgeClassifier(
+            party_static=party_static,
+            edge_features=n_features,
+            hidden=cfg.hidden,
+            layers=cfg.layers,
+            heads=cfg.heads,
+            dropout=cfg.dropout,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            pos_weight=pos_weight,
+        )
         epochs = cfg.max_epochs
     else:
-        module = LinkPredictor(party_static=party_static, edge_features=n_features, hidden=cfg.link_hidden,
-                               layers=cfg.layers, heads=cfg.heads, dropout=cfg.dropout, lr=cfg.lr,
-                               weight_decay=cfg.weight_decay, pos_weight=1.0)
+        module = LinkPredictor(
+            party_static=party_static,
+            edge_features=n_features,
+            hidden=cfg.link_hidden,
+            layers=cfg.layers,
+            heads=cfg.heads,
+            dropout=cfg.dropout,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            pos_weight=1.0,
+        )
         epochs = cfg.link_epochs
     log(f"  {kind}: {len(train_set)} training windows, {len(val_set)} validation windows, up to {epochs} epochs")
     with tempfile.TemporaryDirectory(prefix=f"{kind}-") as root:
@@ -267,7 +315,9 @@ def train_gnn(fit_parts: list[Network], val_parts: list[Network], cfg: TrainConf
     return _fit_graph("gnn", fit_parts, val_parts, cfg, log)
 
 
-def train_label_free(arrays: dict[str, np.ndarray], edges: np.ndarray, cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
+def train_label_free(
+    arrays: dict[str, np.ndarray], edges: np.ndarray, cfg: TrainConfig, log: Log = print
+) -> dict[str, Any]:
     """The components that need no labels, fitted on one network's own history (a deployment's ledger)."""
     edges = _usable(arrays, edges)
     out: dict[str, Any] = {"timings": {}}
@@ -276,7 +326,7 @@ def train_label_free(arrays: dict[str, np.ndarray], edges: np.ndarray, cfg: Trai
         t0 = time.monotonic()
         out["iforest"] = IsolationForestScorer(n_estimators=cfg.iforest_trees, seed=cfg.seed).fit(arrays["x"][edges])
         out["timings"]["iforest"] = round(time.monotonic() - t0, 1)
-    if "linkpred" in cfg.components and len(edges) > 20:
+    if "linkpred" in cfg.components and len(edges) >= 8:
         t0 = time.monotonic()
         fit, val = _split_by_time(arrays, edges, 0.2)
         out["linkpred"] = _fit_graph("linkpred", [(arrays, fit)], [(arrays, val)], cfg, log)

@@ -4,6 +4,7 @@ pharmacy), Carol (a wholesaler nobody ships to). Times are a day apart unless a 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,25 @@ from tests.conftest import Party, _party
 ALICE_GLN = "0700001000008"
 BOB_GLN = "0700002000007"
 CAROL_GLN = "0700003000006"
+
+# Tiny graphs: one thread each is fastest, and other test runs share the cores.
+os.environ.setdefault("ANOMALY_TORCH_THREADS", "1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked gpu run only where CUDA is present."""
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs CUDA; none on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +78,9 @@ def capture(django_capture_on_commit_callbacks):
 
     def _capture(client, *events):
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post("/epcis/capture", data=json.dumps(f.document(*events)), content_type="application/json")
+            response = client.post(
+                "/epcis/capture", data=json.dumps(f.document(*events)), content_type="application/json"
+            )
         assert response.status_code == 202, response.content
         return response
 

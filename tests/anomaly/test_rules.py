@@ -94,7 +94,10 @@ def test_trading_with_a_revoked_licence_is_an_unlicensed_partner(alice, bob, cap
 
 def test_an_expired_lot_sold_on_is_flagged_but_its_return_is_not(alice, bob, capture):
     p = packs(4)
-    capture(alice.client, f.commissioning(ALICE_GLN, p, lot="OLD", expiry="2026-10-31", when="2026-10-01T08:00:00.000-05:00"))
+    capture(
+        alice.client,
+        f.commissioning(ALICE_GLN, p, lot="OLD", expiry="2026-10-31", when="2026-10-01T08:00:00.000-05:00"),
+    )
     capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p[:2], when=day(2)))
     assert "expired_lot" in all_hits()
 
@@ -109,7 +112,7 @@ def test_a_recalled_lot_moving_is_flagged(alice, bob, capture):
         action="OBSERVE",
         bizStep="holding",
         disposition="recalled",
-        quantityList=[{"epcClass": f"urn:epc:class:lgtin:0700001.000001.RC", "quantity": 2}],
+        quantityList=[{"epcClass": "urn:epc:class:lgtin:0700001.000001.RC", "quantity": 2}],
     )
     capture(alice.client, recall)
     capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(3)))
@@ -145,6 +148,8 @@ def test_rules_read_facts_exactly(facts, expected):
 
 def test_every_rule_has_a_reason_a_reviewer_can_act_on():
     for code in rules.RULES:
-        (reason,) = rules.reasons([code], {"serials": 3, "uncommissioned_serials": 1, "transit_h": -2, "speed_kmh": 1e4})
+        (reason,) = rules.reasons(
+            [code], {"serials": 3, "uncommissioned_serials": 1, "transit_h": -2, "speed_kmh": 1e4}
+        )
         assert reason["title"] and reason["reference"] and reason["action"]
         assert reason["detail"]

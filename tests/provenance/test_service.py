@@ -102,3 +102,11 @@ def test_the_admin_lists_partners_and_can_revoke_keys(admin_client, alice):
 def test_the_openapi_schema_is_valid_and_free_of_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 1000
+
+
+def test_the_gln_of_an_organization_cannot_change(alice):
+    from django.core.exceptions import ValidationError
+
+    alice.organization.gln = "0700002000007"
+    with pytest.raises(ValidationError):
+        alice.organization.save()

@@ -36,10 +36,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seeds", default="1-5", help="held-out test networks (e.g. 1-5 or 1,2,3)")
-        parser.add_argument("--train-seeds", default="101-103", help="training networks (never tested on)")
+        parser.add_argument("--train-seeds", default="301-308", help="training networks (never tested on)")
+        parser.add_argument(
+            "--train-rate-scale",
+            type=float,
+            default=20.0,
+            help="incident rate multiplier of the training networks (more positives to learn from)",
+        )
+        parser.add_argument(
+            "--val-seeds",
+            default="101-105",
+            help="validation networks at the ordinary incident rate (early stopping, threshold)",
+        )
         parser.add_argument("--scale", default="tiny", help="simulator scale of every network")
-        parser.add_argument("--test-from", type=float, default=0.6,
-                            help="the test period starts at this share of each network's time span")
+        parser.add_argument(
+            "--test-from",
+            type=float,
+            default=0.6,
+            help="the test period starts at this share of each network's time span",
+        )
         parser.add_argument("--models", default="all", help="comma-separated subset of the model ladder")
         parser.add_argument("--no-loso", action="store_true", help="skip leave-one-scenario-out")
         parser.add_argument("--out", type=Path, default=None, help="where the report goes (default: docs/)")
@@ -59,6 +74,8 @@ class Command(BaseCommand):
             run_evaluation(
                 test_seeds=seed_list(options["seeds"]),
                 train_seeds=seed_list(options["train_seeds"]),
+                val_seeds=seed_list(options["val_seeds"]),
+                train_rate_scale=options["train_rate_scale"],
                 scale=options["scale"],
                 data_dir=data_dir,
                 out_dir=out,

@@ -29,7 +29,9 @@ class Command(BaseCommand):
         if options["rescore"]:
             Watermark.objects.update_or_create(name=SCORE_WATERMARK, defaults={"seq": 0})
         model = active_model()
-        self.stdout.write(f"Scorer: {f'{model.kind} {model.version}' if model else 'rules only (no model is active yet)'}")
+        self.stdout.write(
+            f"Scorer: {f'{model.kind} {model.version}' if model else 'rules only (no model is active yet)'}"
+        )
 
         def progress(done: int, total: int) -> None:
             self.stdout.write(f"  replaying the ledger: {done}/{total}", ending="\r")

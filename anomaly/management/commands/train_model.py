@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -30,10 +31,12 @@ from anomaly.management.commands.evaluate import seed_list
 def code_version() -> str:
     root = Path(settings.BASE_DIR)
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "anomaly"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "anomaly"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -45,14 +48,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scale", default="tiny", help="scale of the simulated training networks")
         parser.add_argument("--seeds", default="201-203", help="simulator seeds of the training networks")
-        parser.add_argument("--rate-scale", type=float, default=4.0,
-                            help="incident rate multiplier of the training networks (more positives to learn from)")
+        parser.add_argument(
+            "--rate-scale",
+            type=float,
+            default=4.0,
+            help="incident rate multiplier of the training networks (more positives to learn from)",
+        )
         parser.add_argument("--no-simulated", action="store_true", help="train on this deployment's labels only")
-        parser.add_argument("--since", default=None,
-                            help="fit the label-free part on transfers since this ledger seq or date (YYYY-MM-DD)")
+        parser.add_argument(
+            "--since",
+            default=None,
+            help="fit the label-free part on transfers since this ledger seq or date (YYYY-MM-DD)",
+        )
         parser.add_argument("--components", default="lightgbm_all,lightgbm_own,gnn,iforest,linkpred")
-        parser.add_argument("--production", default=None,
-                            help="the scorer that decides flags (default: the winner in docs/evaluation.json)")
+        parser.add_argument(
+            "--production",
+            default=None,
+            help="the scorer that decides flags (default: the winner in docs/evaluation.json)",
+        )
         parser.add_argument("--max-epochs", type=int, default=None)
         parser.add_argument("--fast-dev-run", action="store_true", help="one batch per step (smoke tests)")
         parser.add_argument("--activate", action="store_true", help="make the new version the production scorer")
@@ -71,7 +84,9 @@ class Command(BaseCommand):
         actor = o["actor"] or f"{getpass.getuser()} (train_model)"
         if o["rollback"]:
             try:
-                target = services.model_version_rollback(actor=actor, reason=o["reason"] or "rollback from the command line")
+                target = services.model_version_rollback(
+                    actor=actor, reason=o["reason"] or "rollback from the command line"
+                )
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"Rolled back; active now: {target.version if target else 'none (rules only)'}")
@@ -105,7 +120,7 @@ class Command(BaseCommand):
             cfg.max_epochs = o["max_epochs"]
             cfg.link_epochs = min(cfg.link_epochs, o["max_epochs"])
         model_dir = Path(settings.MODEL_DIR)
-        version = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        version = timezone.now().strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         folder = model_dir / version
         # --- this deployment's ledger
         self._log("Deriving and replaying this ledger ...")
@@ -113,8 +128,10 @@ class Command(BaseCommand):
         own_path = folder / "deployment.npz"
         own_meta = export_dataset(own_path, source="deployment")
         own = Dataset.load(own_path, name="deployment")
-        self._log(f"  {own_meta['transfers']} transfers, ledger watermark {own_meta['ledger_seq']}, "
-                  f"{own_meta['positives']} labelled ({own_meta['labelled_by_compliance']} by compliance staff)")
+        self._log(
+            f"  {own_meta['transfers']} transfers, ledger watermark {own_meta['ledger_seq']}, "
+            f"{own_meta['positives']} labelled ({own_meta['labelled_by_compliance']} by compliance staff)"
+        )
         # --- supervised: simulated networks (+ this deployment's labelled transfers)
         networks = []
         data: dict[str, Any] = {"supervised": {"networks": []}, "label_free": {}}
@@ -122,23 +139,38 @@ class Command(BaseCommand):
             extra = ["--rate-scale", str(o["rate_scale"])] if o["rate_scale"] != 1.0 else []
             for seed in seed_list(o["seeds"]):
                 self._log(f"Simulated training network: seed {seed}, scale {o['scale']} (built once, then cached) ...")
-                path = prepare_simulated(seed=seed, scale=o["scale"], root=model_dir / "datasets", extra=extra,
-                                         log=self._log)
+                path = prepare_simulated(
+                    seed=seed, scale=o["scale"], root=model_dir / "datasets", extra=extra, log=self._log
+                )
                 ds = Dataset.load(path)
                 networks.append((ds.arrays, np.arange(len(ds))))
                 data["supervised"]["networks"].append(
-                    {"source": "simulated", "seed": seed, "scale": o["scale"], "rate_scale": o["rate_scale"],
-                     "transfers": len(ds), "positives": int(ds.y.sum())}
+                    {
+                        "source": "simulated",
+                        "seed": seed,
+                        "scale": o["scale"],
+                        "rate_scale": o["rate_scale"],
+                        "transfers": len(ds),
+                        "positives": int(ds.y.sum()),
+                    }
                 )
         if own_meta["positives"]:
             labelled = np.flatnonzero(own.arrays["label_source"] != "")
             unlabelled_clean = np.flatnonzero(own.arrays["label_source"] == "")
-            edges = labelled if own_meta["labelled_by_compliance"] and not own_meta["labelled_by_simulator"] else np.arange(len(own))
+            edges = (
+                labelled
+                if own_meta["labelled_by_compliance"] and not own_meta["labelled_by_simulator"]
+                else np.arange(len(own))
+            )
             networks.append((own.arrays, edges))
             data["supervised"]["networks"].append(
-                {"source": "this deployment", "labels": "simulator ground truth" if own_meta["labelled_by_simulator"]
-                 else "compliance decisions", "transfers": int(len(edges)), "positives": int(own.y[edges].sum()),
-                 "unlabelled_not_used": int(len(unlabelled_clean)) if len(edges) < len(own) else 0}
+                {
+                    "source": "this deployment",
+                    "labels": "simulator ground truth" if own_meta["labelled_by_simulator"] else "compliance decisions",
+                    "transfers": len(edges),
+                    "positives": int(own.y[edges].sum()),
+                    "unlabelled_not_used": len(unlabelled_clean) if len(edges) < len(own) else 0,
+                }
             )
         supervised: dict[str, Any] = {}
         wanted = [c for c in components if c in ("lightgbm_all", "lightgbm_own", "gnn")]
@@ -151,12 +183,19 @@ class Command(BaseCommand):
         since = np.arange(len(own))
         if o["since"]:
             since = self._since(own, o["since"])
-        data["label_free"] = {"source": "this deployment's ledger", "transfers": int(len(since)),
-                              "to_seq": own_meta["ledger_seq"], "since": o["since"]}
+        data["label_free"] = {
+            "source": "this deployment's ledger",
+            "transfers": len(since),
+            "to_seq": own_meta["ledger_seq"],
+            "since": o["since"],
+        }
         label_free = train_label_free(own.arrays, since, cfg, log=self._log) if len(since) else {}
         # --- bundle, registry
-        comps = {k: v for k, v in {**supervised, **label_free}.items() if k in
-                 ("lightgbm_all", "lightgbm_own", "gnn", "iforest", "linkpred")}
+        comps = {
+            k: v
+            for k, v in {**supervised, **label_free}.items()
+            if k in ("lightgbm_all", "lightgbm_own", "gnn", "iforest", "linkpred")
+        }
         if not comps:
             raise CommandError("Nothing was trained: no labelled networks and no history of this ledger.")
         production = o["production"] or self._production_choice(comps)
@@ -171,26 +210,49 @@ class Command(BaseCommand):
                 thresholds[name] = float(np.quantile(s, 0.995))
         threshold = thresholds.get(production, 0.5)
         metrics = {
-            "validation_auprc": {k: _r(_auprc(supervised["val"]["y"], v)) for k, v in supervised["val"]["scores"].items()}
-            if supervised else {},
+            "validation_auprc": {
+                k: _r(_auprc(supervised["val"]["y"], v)) for k, v in supervised["val"]["scores"].items()
+            }
+            if supervised
+            else {},
             "thresholds": {k: _r(v) for k, v in thresholds.items()},
             "seconds": {**supervised.get("timings", {}), **label_free.get("timings", {})},
             "evaluation": self._evaluation_summary(),
         }
         path = folder / "model.pt"
-        save_bundle(path, components=comps, production=production, threshold=threshold, thresholds=thresholds,
-                    config=cfg.as_dict(), meta={"version": version, "data": data})
+        save_bundle(
+            path,
+            components=comps,
+            production=production,
+            threshold=threshold,
+            thresholds=thresholds,
+            config=cfg.as_dict(),
+            meta={"version": version, "data": data},
+        )
         own_path.unlink(missing_ok=True)
         mv = services.model_version_register(
-            version=version, kind=production, checkpoint_path=path, trained_to_seq=own_meta["ledger_seq"],
-            threshold=threshold, metrics=metrics, data=data, code_version=code_version(), actor=actor,
+            version=version,
+            kind=production,
+            checkpoint_path=path,
+            trained_to_seq=own_meta["ledger_seq"],
+            threshold=threshold,
+            metrics=metrics,
+            data=data,
+            code_version=code_version(),
+            actor=actor,
             notes=f"components: {', '.join(comps)}",
         )
-        self._log(f"Registered model version {mv.version} ({production}, threshold {threshold:.3f}), "
-                  f"checkpoint {path} sha256 {mv.checkpoint_sha256[:16]}…")
+        self._log(
+            f"Registered model version {mv.version} ({production}, threshold {threshold:.3f}), "
+            f"checkpoint {path} sha256 {mv.checkpoint_sha256[:16]}…"
+        )
         if o["activate"]:
-            services.model_version_activate(model_version=mv, actor=actor, reason=o["reason"] or "trained and activated")
-            self._log(f"Activated {mv.version}: it scores from now on (rescore older transfers with `score --rescore`).")
+            services.model_version_activate(
+                model_version=mv, actor=actor, reason=o["reason"] or "trained and activated"
+            )
+            self._log(
+                f"Activated {mv.version}: it scores from now on (rescore older transfers with `score --rescore`)."
+            )
         self._log(self.style.SUCCESS(f"Done in {time.monotonic() - started:.0f}s."))
 
     @staticmethod
@@ -221,8 +283,10 @@ class Command(BaseCommand):
         if not report.exists():
             return {}
         r = json.loads(report.read_text())
-        return {"production": r.get("production"), "protocol": {k: r["protocol"].get(k) for k in
-                                                              ("scale", "train_seeds", "test_seeds", "test_from")}}
+        return {
+            "production": r.get("production"),
+            "protocol": {k: r["protocol"].get(k) for k in ("scale", "train_seeds", "test_seeds", "test_from")},
+        }
 
 
 def _auprc(y: Any, s: Any) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -220,7 +221,7 @@ CELERY_BEAT_SCHEDULE_INTERVALS = {
 }
 
 
-def _beat_schedule() -> dict[str, object]:
+def _beat_schedule() -> dict[str, dict[str, Any]]:
     from provenance.ledger_tasks import beat_schedule
 
     return beat_schedule(CELERY_BEAT_SCHEDULE_INTERVALS)

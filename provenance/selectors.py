@@ -6,11 +6,11 @@ import base64
 import binascii
 import hashlib
 import json
-from urllib.parse import quote
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime

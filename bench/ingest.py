@@ -191,18 +191,16 @@ def main() -> None:
         events = make_events(args.events, "b")
         bodies = [json.dumps(document(events[i : i + 1000])).encode() for i in range(0, len(events), 1000)]
         if args.checkpoint_interval:
+            # One long-running checkpointer, as a beat-driven worker would be (not a process per checkpoint).
+            loop = (
+                "import os, time, django\n"
+                "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
+                "django.setup()\n"
+                "from provenance.ledger_services import checkpoint_issue\n"
+                f"while True:\n    checkpoint_issue()\n    time.sleep({args.checkpoint_interval})\n"
+            )
             checkpointer = subprocess.Popen(
-                [
-                    py,
-                    "-c",
-                    "import os,time,subprocess,sys\n"
-                    f"while True:\n subprocess.run([sys.executable,'manage.py','checkpoint'],cwd={str(ROOT)!r})\n"
-                    f" time.sleep({args.checkpoint_interval})",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                [py, "-c", loop], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
 
         def post_document(body: bytes) -> int:

@@ -63,7 +63,7 @@ class FlagOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_model_version(self, flag: Flag) -> str | None:
-        return flag.model_version.version if flag.model_version_id else None
+        return flag.model_version.version if flag.model_version is not None else None
 
 
 class FlagDetailSerializer(FlagOutputSerializer):

@@ -75,17 +75,17 @@ def export_dataset(path: Path, *, progress: Any = None, source: str = "deploymen
     meta.update(_simulation_meta())
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
+    columns: dict[str, Any] = {
         **a,
-        label=labels,
-        scenario=scenario.astype(str),
-        camouflaged=camouflaged,
-        incident=incident.astype(str),
-        lookalike=lookalike.astype(str),
-        hits=hits.astype(str),
-        label_source=label_source.astype(str),
-    )
+        "label": labels,
+        "scenario": scenario.astype(str),
+        "camouflaged": camouflaged,
+        "incident": incident.astype(str),
+        "lookalike": lookalike.astype(str),
+        "hits": hits.astype(str),
+        "label_source": label_source.astype(str),
+    }
+    np.savez_compressed(tmp, **columns)
     os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return meta

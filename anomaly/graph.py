@@ -64,6 +64,8 @@ class Directory:
         for sgln, gln, org_id, lat, lon in Location.objects.exclude(latitude=None).values_list(
             "sgln", "gln", "organization_id", "latitude", "longitude"
         ):
+            if lat is None or lon is None:
+                continue
             xy = (float(lat), float(lon))
             self.coords[sgln] = xy
             self.coords_by_gln.setdefault(gln, xy)
@@ -205,10 +207,10 @@ def _days_of_date(d: Any) -> float:
 
 @dataclass
 class GraphArrays:
-    """The shipment graph as arrays, with the maps back to database ids."""
+    """The shipment graph as arrays: ``arrays["transfer_id"][edge]`` maps an edge back to its Transfer, and a
+    transfer's edge is ``ShipmentGraph.record(transfer_id).idx``."""
 
     arrays: dict[str, np.ndarray]
-    edge_of_transfer: dict[int, int]
     clock: float
 
     @property
@@ -302,12 +304,7 @@ class ShipmentGraph:
 
     def arrays(self) -> GraphArrays:
         if self._arrays is None:
-            a = self.replay.edge_arrays()
-            self._arrays = GraphArrays(
-                arrays=a,
-                edge_of_transfer={int(t): i for i, t in enumerate(a["transfer_id"])},
-                clock=self.replay.clock,
-            )
+            self._arrays = GraphArrays(arrays=self.replay.edge_arrays(), clock=self.replay.clock)
         return self._arrays
 
 

@@ -192,7 +192,7 @@ def _audited(model: type[models.Model], name: str, *trackers: pghistory.Tracker,
         abstract=False,
         base_model=AuditEvent,
         context_field=pghistory.ContextJSONField(),
-        **options,
+        **options,  # type: ignore[arg-type]
     )
 
 

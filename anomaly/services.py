@@ -168,19 +168,21 @@ def _score_transfers(
     scorer = _scorer_for(version) if version is not None else None
     if scorer is not None:
         arrays = graph.arrays()
-        edges = np.array([arrays.edge_of_transfer[r.id] for r in records], dtype=np.int64)
+        edges = np.array([r.idx for r in records], dtype=np.int64)
         values = np.asarray(scorer.score(arrays.arrays, edges), dtype=np.float64)
         threshold = version.threshold if version is not None else 1.0
     else:
         arrays = None
         edges = None
-        values = np.array([rules.rules_score(r.hits) for r in records])
+        values = np.array([0.0 if r.retracted else rules.rules_score(r.hits) for r in records])
         threshold = 1.0
     seq_of = dict(Transfer.objects.filter(id__in=[r.id for r in records]).values_list("id", "derived_at_seq"))
     _upsert_scores(records, values, version=version, run=run, seq_of=seq_of)
-    flagged = [
-        (i, r) for i, r in enumerate(records) if values[i] >= threshold or any(h in rules.FLAGGING for h in r.hits)
-    ]
+    # Without a model every rule hit is a flag; with one, the rules that are exact enough flag on their own and
+    # the others when the model agrees (rules.FLAGGING).
+    hard = (lambda hits: bool(hits)) if scorer is None else (lambda hits: any(h in rules.FLAGGING for h in hits))
+    # a transfer whose event was retracted (errorDeclaration) is not raised again
+    flagged = [(i, r) for i, r in enumerate(records) if not r.retracted and (values[i] >= threshold or hard(r.hits))]
     existing = {f.transfer_id: f for f in Flag.objects.filter(transfer_id__in=[r.id for _, r in flagged])}
     transfers = Transfer.objects.in_bulk([r.id for _, r in flagged])
     raised = updated = 0

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/scoring.py throughput [--transfers 1000000] [--bundle PATH] [--gnn-transfers N]
     .venv/bin/python bench/scoring.py replay [--db PATH]
-    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/scoring.py latency [--rate 200] [--seconds 60]
+    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/scoring.py latency [--rate 200]
     .venv/bin/python bench/scoring.py training [--scale tiny] [--train-seeds 301-308] [--val-seeds 101-105]
 
 throughput: batch scoring (the scorer's own path: feature views, time windows, snapshots) against the raw
@@ -111,8 +111,13 @@ def throughput(args: argparse.Namespace) -> None:
     g = synthetic_graph(args.transfers)
     build = time.perf_counter() - t0
     edges = np.arange(args.transfers)
-    figures: dict = {"bundle": str(path), "production": scorer.production, "transfers": args.transfers,
-                     "threads": torch.get_num_threads(), "graph_build_s": round(build, 1)}
+    figures: dict = {
+        "bundle": str(path),
+        "production": scorer.production,
+        "transfers": args.transfers,
+        "threads": torch.get_num_threads(),
+        "graph_build_s": round(build, 1),
+    }
     trees = scorer.components.get("lightgbm_all")
     if trees is not None:
         t0 = time.perf_counter()
@@ -121,16 +126,20 @@ def throughput(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         scorer.component_scores(g, edges, ["lightgbm_all"])
         batch = time.perf_counter() - t0
-        figures.update({
-            "lightgbm raw predict transfers/s": round(args.transfers / raw),
-            "lightgbm batch scoring transfers/s": round(args.transfers / batch),
-            "lightgbm batch / raw": round(raw / batch, 3),
-        })
+        figures.update(
+            {
+                "lightgbm raw predict transfers/s": round(args.transfers / raw),
+                "lightgbm batch scoring transfers/s": round(args.transfers / batch),
+                "lightgbm batch / raw": round(raw / batch, 3),
+            }
+        )
     gnn = scorer.components.get("gnn")
     if gnn is not None:
         n = min(args.gnn_transfers, args.transfers)
-        sub = {k: (v[:n] if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == args.transfers else v)
-               for k, v in g.items()}
+        sub = {
+            k: (v[:n] if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == args.transfers else v)
+            for k, v in g.items()
+        }
         e = np.arange(n)
         # raw: one forward over a snapshot holding every transfer as a message edge and as a target
         s = snapshot(sub, e[-1:], gnn.norm, lookback_days=1e9)
@@ -146,13 +155,15 @@ def throughput(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         gnn.score(sub, e)
         batch = time.perf_counter() - t0
-        figures.update({
-            "gnn transfers": n,
-            "gnn raw forward transfers/s": round(n / raw),
-            "gnn batch scoring transfers/s (time windows)": round(n / batch),
-            "gnn batch / raw": round(raw / batch, 3),
-            "gnn window days / lookback days": f"{gnn.cfg.window_days} / {gnn.cfg.lookback_days}",
-        })
+        figures.update(
+            {
+                "gnn transfers": n,
+                "gnn raw forward transfers/s": round(n / raw),
+                "gnn batch scoring transfers/s (time windows)": round(n / batch),
+                "gnn batch / raw": round(raw / batch, 3),
+                "gnn window days / lookback days": f"{gnn.cfg.window_days} / {gnn.cfg.lookback_days}",
+            }
+        )
     report("throughput", figures)
 
 
@@ -185,8 +196,16 @@ def replay(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     g.arrays()
     arrays = time.perf_counter() - t0
-    report("replay", {"ledger": str(db), "entries": n, "transfers": len(g.replay.records),
-                      "replay entries/s": round(n / spent), "arrays build s": round(arrays, 2)})
+    report(
+        "replay",
+        {
+            "ledger": str(db),
+            "entries": n,
+            "transfers": len(g.replay.records),
+            "replay entries/s": round(n / spent),
+            "arrays build s": round(arrays, 2),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------ latency
@@ -225,8 +244,25 @@ def latency(args: argparse.Namespace) -> None:
         if bundle is not None:
             _register(bundle)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "scoring,default", "-c", "1",
-             "--pool", "solo", "-l", "WARNING"], env=env, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "scoring,default",
+                "-c",
+                "1",
+                "--pool",
+                "solo",
+                "-l",
+                "WARNING",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
         maker, dispensers = _network(services)
         time.sleep(5)  # the worker starts
         sent: dict[str, float] = {}
@@ -253,8 +289,9 @@ def latency(args: argparse.Namespace) -> None:
 
         ids = dict(CustodyEvent.objects.filter(event_id__in=list(sent)).values_list("seq", "event_id"))
         while time.perf_counter() < deadline and len(seen) < len(ids):
-            rows = Score.objects.exclude(transfer_id__in=seen).values_list("transfer_id", "scored_at",
-                                                                            "transfer__ship_seq")
+            rows = Score.objects.exclude(transfer_id__in=seen).values_list(
+                "transfer_id", "scored_at", "transfer__ship_seq"
+            )
             stamp = time.perf_counter()
             for tid, _at, seq in rows:
                 if seq in ids and tid not in seen:
@@ -262,14 +299,22 @@ def latency(args: argparse.Namespace) -> None:
                     lat.append(stamp - sent[ids[seq]])
             time.sleep(0.05)
         lat_arr = np.array(lat)
-        report("latency", {
-            "events sent": len(sent), "rate events/s": args.rate, "events per document": per_doc,
-            "transfers scored": len(lat), "transfers": Transfer.objects.count(),
-            "model": str(bundle) if bundle else "rules only",
-            "p50 s (capture -> score, polled every 50 ms)": round(float(np.percentile(lat_arr, 50)), 3) if len(lat) else None,
-            "p99 s": round(float(np.percentile(lat_arr, 99)), 3) if len(lat) else None,
-            "max s": round(float(lat_arr.max()), 3) if len(lat) else None,
-        })
+        report(
+            "latency",
+            {
+                "events sent": len(sent),
+                "rate events/s": args.rate,
+                "events per document": per_doc,
+                "transfers scored": len(lat),
+                "transfers": Transfer.objects.count(),
+                "model": str(bundle) if bundle else "rules only",
+                "p50 s (capture -> score, polled every 50 ms)": round(float(np.percentile(lat_arr, 50)), 3)
+                if len(lat)
+                else None,
+                "p99 s": round(float(np.percentile(lat_arr, 99)), 3) if len(lat) else None,
+                "max s": round(float(lat_arr.max()), 3) if len(lat) else None,
+            },
+        )
     finally:
         if worker is not None:
             worker.terminate()
@@ -291,9 +336,17 @@ def _register(bundle: Path) -> None:
     target = Path(settings.MODEL_DIR) / "bench" / "model.pt"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(bundle, target)
-    mv = services.model_version_register(version=f"bench-{int(time.time())}", kind="bench", checkpoint_path=target,
-                                         trained_to_seq=0, threshold=0.5, metrics={}, data={}, code_version="bench",
-                                         actor="bench")
+    mv = services.model_version_register(
+        version=f"bench-{int(time.time())}",
+        kind="bench",
+        checkpoint_path=target,
+        trained_to_seq=0,
+        threshold=0.5,
+        metrics={},
+        data={},
+        code_version="bench",
+        actor="bench",
+    )
     from anomaly.ml.inference import load_scorer
 
     mv.kind = load_scorer(target).production
@@ -309,23 +362,31 @@ def _gln(prefix: str) -> str:
     return body + str(gs1_check_digit(body))
 
 
-def _network(services):  # noqa: ANN001, ANN202
-    maker = services.organization_create(name="Bench Pharma", gln=_gln("0312345"), kind="manufacturer",
-                                         company_prefixes=["0312345"])
-    services.location_create(sgln=f"urn:epc:id:sgln:0312345.00000.0", organization=maker, name="plant",
-                             latitude=40.5, longitude=-74.4)
+def _network(services):
+    maker = services.organization_create(
+        name="Bench Pharma", gln=_gln("0312345"), kind="manufacturer", company_prefixes=["0312345"]
+    )
+    services.location_create(
+        sgln="urn:epc:id:sgln:0312345.00000.0", organization=maker, name="plant", latitude=40.5, longitude=-74.4
+    )
     dispensers = []
     for k in range(20):
         prefix = f"08{k:05d}"
-        org = services.organization_create(name=f"Bench Pharmacy {k}", gln=_gln(prefix), kind="dispenser",
-                                           company_prefixes=[prefix])
-        services.location_create(sgln=f"urn:epc:id:sgln:{prefix}.00000.0", organization=org, name=org.name,
-                                 latitude=38 + k * 0.1, longitude=-90 + k * 0.1)
+        org = services.organization_create(
+            name=f"Bench Pharmacy {k}", gln=_gln(prefix), kind="dispenser", company_prefixes=[prefix]
+        )
+        services.location_create(
+            sgln=f"urn:epc:id:sgln:{prefix}.00000.0",
+            organization=org,
+            name=org.name,
+            latitude=38 + k * 0.1,
+            longitude=-90 + k * 0.1,
+        )
         dispensers.append(org)
     return maker, dispensers
 
 
-def _shipment(maker, dispenser, i: int) -> dict:  # noqa: ANN001
+def _shipment(maker, dispenser, i: int) -> dict:
     import uuid
 
     def sgln(gln: str) -> str:
@@ -384,16 +445,26 @@ def training(args: argparse.Namespace) -> None:
         raise SystemExit(f"no cached {args.scale} training networks: run `manage.py evaluate --scale {args.scale}`")
     cfg = TrainConfig(progress=False)
     t0 = time.perf_counter()
-    out = train_supervised([(d.arrays, np.flatnonzero(d.before(0.6))) for d in train], cfg, log=lambda _m: None,
-                           val_networks=[(d.arrays, np.flatnonzero(d.before(0.6))) for d in val] or None)
+    out = train_supervised(
+        [(d.arrays, np.flatnonzero(d.before(0.6))) for d in train],
+        cfg,
+        log=lambda _m: None,
+        val_networks=[(d.arrays, np.flatnonzero(d.before(0.6))) for d in val] or None,
+    )
     spent = time.perf_counter() - t0
     y = out["val"]["y"]
-    report("training", {
-        "scale": args.scale, "training networks": len(train), "validation networks": len(val),
-        "transfers": int(sum(len(d) for d in train)),
-        "seconds total": round(spent, 1), **{f"seconds {k}": v for k, v in out["timings"].items()},
-        **{f"validation AUPRC {k}": round(auprc(y, s), 3) for k, s in out["val"]["scores"].items()},
-    })
+    report(
+        "training",
+        {
+            "scale": args.scale,
+            "training networks": len(train),
+            "validation networks": len(val),
+            "transfers": int(sum(len(d) for d in train)),
+            "seconds total": round(spent, 1),
+            **{f"seconds {k}": v for k, v in out["timings"].items()},
+            **{f"validation AUPRC {k}": round(auprc(y, s), 3) for k, s in out["val"]["scores"].items()},
+        },
+    )
 
 
 def main() -> None:

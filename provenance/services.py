@@ -7,11 +7,13 @@ written; the accepted events are then sequenced and appended under the single se
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -648,8 +650,24 @@ _EVENT_FIELDS = (
 _EVENT_ATTNAMES = tuple(cast(Field, CustodyEvent._meta.get_field(name)).attname for name in _EVENT_FIELDS)
 
 
+_deferred = contextvars.ContextVar("provenance_capture_kicks_deferred", default=False)
+
+
+@contextlib.contextmanager
+def derived_work_deferred() -> Iterator[None]:
+    """For bulk loads: no doorbell per capture, one at the end (the watermark makes that equivalent)."""
+    token = _deferred.set(True)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    _after_capture()
+
+
 def _after_capture() -> None:
     """Ring the doorbell for derived work; the watermark makes a lost message cost only latency."""
+    if _deferred.get():
+        return
     try:
         from .tasks import derive_from_ledger
 

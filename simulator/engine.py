@@ -711,6 +711,48 @@ class Simulation:
             self.shortage[prod] = (a, a + rng.randint(14, 40))
         for _ in range(max(1, round(days / 60 * self.cfg.noise))):
             self.recall_plan[rng.randrange(days // 4, days - 5)].append(rng.choice(candidates))
+        self.open_newcomers(rng, max(4, round(8 * self.cfg.target_events / 100_000 * self.cfg.noise)))
+
+    def open_newcomers(self, rng: random.Random, n: int) -> None:
+        """Legitimate secondary wholesalers that open during the run and win a few nearby customers.
+
+        Scenarios bring in new intermediaries too; without honest newcomers, "new partner" would be a label.
+        """
+        net = self.net
+        geo = net.geo
+        sites = [f for f in geo.facilities if f.activity == "distributor"]
+        region = [f for f in sites if f.state in net.region_states] or sites
+        serving = [d for o in net.nationals for d in net.dcs_of(o) if d in self.exp and self.exp[d].sum() > 0]
+        independents = [loc for loc in self.disp_locs if loc.role == "pharmacy" and loc.first_day == 0]
+        if not serving or not independents:
+            return
+        warm, days = self.cfg.warmup_days, self.cfg.days
+        for _ in range(n):
+            site = rng.choice(region if rng.random() < 0.8 else sites)
+            first = rng.randrange(min(warm, days - 2), max(warm + 1, days * 85 // 100))
+            org = net.add_org(
+                "secondary_wholesaler",
+                net.names.business("secondary_wholesaler"),
+                net.new_prefix(9, rng.choice(["10", "11"])),
+                site.state,
+                licence_status="expired" if rng.random() < 0.1 else "active",
+                first_day=first,
+            )
+            org.window_days = 7
+            org.lot_level = rng.random() < 0.4
+            org.miss = {"shipping_to_dispenser": rng.uniform(0.03, 0.35)}
+            lat, lon = net.facility_point(site.county_fips)
+            loc = net.add_loc(org, "dc", f"{org.name} warehouse", lat, lon, site.county_fips, first_day=first)
+            self._grow_locs()
+            loc.primary = net.nearest(loc.idx, serving)
+            customers = sorted(independents, key=lambda c: (net.distance(loc.idx, c.idx), c.idx))[: rng.randint(2, 5)]
+            exp = np.zeros(self._P)
+            for c in customers:
+                c.secondary = loc.idx
+                exp += c.rate * self.mix_r * 0.12
+            exp[[p.idx for p in self.products if p.repack_of >= 0]] = 0.0
+            self.exp[loc.idx] = exp
+            self.exp[loc.primary] = self.exp[loc.primary] + exp
 
     def run(self, progress: Any = None) -> None:
         days = self.cfg.days
@@ -915,7 +957,9 @@ class Simulation:
                 ov = self.route_override.get(buyer)
                 if ov is not None and self.ctrl[prod]:
                     suppliers, label = ov
-                    supplier = suppliers[self.rng.randrange(len(suppliers))]
+                    # spread over the suppliers in turn, keeping each one's orders unremarkable
+                    self.counts[f"rotation/{buyer}"] += 1
+                    supplier = suppliers[self.counts[f"rotation/{buyer}"] % len(suppliers)]
                 elif loc.controlled_supplier >= 0 and self.ctrl[prod]:
                     supplier = loc.controlled_supplier
                 elif loc.secondary >= 0 and self.rng.random() < 0.12:
@@ -1552,7 +1596,11 @@ class Simulation:
 
     def recall(self, prod: int, day: int, lot_idx: int | None = None) -> Lot | None:
         """A manufacturer recalls a lot: class-level notice, then every holder returns its stock."""
-        lots = [i for i in self.lots_of.get(prod, []) if self.lots[i].made_day < day - 3 and not self.lots[i].short]
+        lots = [
+            i
+            for i in self.lots_of.get(prod, [])
+            if self.lots[i].made_day < day - 3 and not self.lots[i].short and self.lots[i].recalled_day < 0
+        ]
         if lot_idx is None:
             if not lots:
                 return None

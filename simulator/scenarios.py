@@ -411,7 +411,18 @@ def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     rng = book.rng
     victim = book.pick_victim(sim, day)
     prods = _retail_products(sim, valuable=not inc.camouflaged)
-    found = book.holders(sim, prods, ("pharmacy", "store", "dc"), exclude=victim.idx, min_loose=2)
+    if inc.camouflaged:
+        seller = book.established_secondary(sim, victim.idx)
+        inc.variant = "established seller, clones mixed with genuine packs"
+    else:
+        seller = book.new_actor(sim, day, near=victim.idx, far=inc.subtlety < 0.5)
+        inc.variant = "new seller"
+    # the genuine packs whose serials are copied are held by someone else: never the seller
+    found = [
+        h
+        for h in book.holders(sim, prods, ("pharmacy", "store", "dc"), exclude=victim.idx, min_loose=2)
+        if h[0] != seller.idx
+    ]
     if not found:
         return
     found.sort(key=lambda h: (sim.net.distance(victim.idx, h[0]), h))
@@ -422,14 +433,7 @@ def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     originals = book.take(sim, holder, prod, n, remove=False)
     if not originals:
         return
-    if inc.camouflaged:
-        seller = book.established_secondary(sim, victim.idx)
-        genuine = _mix_genuine(book, sim, seller.idx, prod, rng.randint(1, 4))
-        inc.variant = "established seller, clones mixed with genuine packs"
-    else:
-        seller = book.new_actor(sim, day, near=victim.idx, far=inc.subtlety < 0.5)
-        genuine = []
-        inc.variant = "new seller"
+    genuine = _mix_genuine(book, sim, seller.idx, prod, rng.randint(1, 4)) if inc.camouflaged else []
     sh = book.shipment(sim, inc, seller.idx, victim.idx, originals + genuine, watch=originals)
     inc.data["clones"] = originals
     sim.ship(sh, day)
@@ -795,16 +799,17 @@ def start_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     prods = [p.idx for p in sim.products if p.repack_of < 0]
     found = book.holders(sim, prods, roles, min_loose=3)
     found = [h for h in found if sim.orgs[sim.locs[h[0]].org].first_day == 0]
-    if not found:
-        return
-    holder, prod = found[rng.randrange(len(found))]
-    s = sim.stock[holder][prod]
+    rng.shuffle(found)
     lot_of = sim.pkg_lot
-    lot_ids = [lot_of[p] for p in s.loose] + [lot_of[sim.case_pkgs[c][0]] for c in s.cases]
-    lot_ids = [x for x in lot_ids if not sim.lots[x].short] or lot_ids
-    lot_idx = max(set(lot_ids), key=lambda x: (lot_ids.count(x), x))
-    book.recall_divert[lot_idx] = (inc, holder)
-    sim.recall(prod, day, lot_idx)
+    for holder, prod in found:  # the first holder with a lot that can still be recalled
+        s = sim.stock[holder][prod]
+        lot_ids = [lot_of[p] for p in s.loose] + [lot_of[sim.case_pkgs[c][0]] for c in s.cases]
+        lot_ids = [x for x in lot_ids if not sim.lots[x].short and sim.lots[x].recalled_day < 0]
+        if lot_ids:
+            lot_idx = max(set(lot_ids), key=lambda x: (lot_ids.count(x), x))
+            book.recall_divert[lot_idx] = (inc, holder)
+            sim.recall(prod, day, lot_idx)
+            return
 
 
 def _reentry_onward(
@@ -1068,11 +1073,12 @@ def start_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
     inc.data["pill_mill"] = p.idx
     factor = inc.scaled(rng.uniform(8, 14), rng.uniform(2.5, 4.0)) if not inc.camouflaged else rng.uniform(2.5, 4.0)
     n_sup = rng.randint(2, 3) if inc.camouflaged else max(3, round(inc.scaled(6, 3)))
+    ctrl = [i for i, c in enumerate(sim.ctrl) if c]
     dcs = [
         x
         for o in sim.net.nationals + sim.net.regionals + sim.net.secondaries
         for x in sim.net.dcs_of(o)
-        if sim.orgs[sim.locs[x].org].first_day == 0
+        if sim.orgs[sim.locs[x].org].first_day == 0 and x in sim.exp and sim.exp[x][ctrl].sum() > 0
     ]
     dcs.sort(key=lambda x: (sim.net.distance(p.idx, x), x))
     suppliers = [p.primary, *[x for x in dcs if x != p.primary][: n_sup - 1]]

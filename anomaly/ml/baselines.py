@@ -105,7 +105,7 @@ class LightGBMScorer:
         neg = max(int(len(y) - y.sum()), 1)
         params = dict(self.params, scale_pos_weight=float(min(neg / pos, 20.0)))
         train = lgb.Dataset(self._x(x, extra), label=y, feature_name=self._names(extra), free_raw_data=True)
-        callbacks = []
+        callbacks: list[Any] = []
         valid_sets = []
         if x_val is not None and y_val is not None and y_val.sum() > 0:
             valid_sets = [lgb.Dataset(self._x(x_val, extra_val), label=y_val, reference=train)]

@@ -105,7 +105,7 @@ class BundleScorer:
     def explain(self, arrays: dict[str, np.ndarray], edge: int, *, top: int = 8) -> dict[str, Any]:
         """The features and the earlier neighbouring transfers that drove this transfer's score."""
         edges = np.array([edge], dtype=np.int64)
-        names = [n for n in ("lightgbm_all", "gnn", "linkpred", "iforest") if n in self.components]
+        names: list[str] = [n for n in ("lightgbm_all", "gnn", "linkpred", "iforest") if n in self.components]
         if self.production == "blend":
             names.append("blend")
         scores = {k: round(float(v[0]), 4) for k, v in self.component_scores(arrays, edges, names).items()}

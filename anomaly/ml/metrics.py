@@ -28,7 +28,7 @@ def threshold_for_precision(y: np.ndarray, s: np.ndarray, precision: float, *, m
     """The lowest threshold whose precision is at least ``precision`` (and false-flag rate at most ``max_fpr``)."""
     if not y.sum():
         return float(np.max(s)) + 1e-9 if len(s) else 1.0
-    p, r, thr = precision_recall_curve(y, s)
+    p, _r, thr = precision_recall_curve(y, s)
     neg = max(int((1 - y).sum()), 1)
     best = None
     for i, t in enumerate(thr):

@@ -71,7 +71,7 @@ class ShipmentEncoder(nn.Module):
         edge_attr = {SHIPS: e, SHIPPED_BY: e, HOLDS: torch.cat([e, e]), HELD_BY: torch.cat([e, e])}
         for conv, norm in zip(self.convs, self.norms, strict=True):
             out = conv(h, edge_index, edge_attr_dict=edge_attr)
-            h = {k: norm[k](h[k] + self.dropout(torch.relu(out[k]))) if k in out else h[k] for k in h}
+            h = {k: norm[k](h[k] + self.dropout(torch.relu(out[k]))) if k in out else h[k] for k in h}  # type: ignore[index]
         return h
 
 

@@ -64,6 +64,7 @@ CREATE_FEATURES = [
     "c_frac_lot_mismatch",
     "c_frac_recommissioned",
     "c_frac_returned_to_prior",
+    "c_frac_tainted",
     "c_serial_speed_log",
     "c_serial_backwards_h",
     "c_lot_known",
@@ -106,6 +107,8 @@ CREATE_FEATURES = [
     "h_to_in_qty_14d_log",
     "h_to_in_qty_vs_own",
     "h_to_in_qty_vs_kind",
+    "h_to_product_qty_vs_own",
+    "h_to_product_qty_vs_kind",
     "h_from_out_qty_vs_own",
     "h_qty_vs_pair",
     "h_qty_vs_sender",
@@ -134,6 +137,7 @@ RECEIPT_FEATURES = [
     "r_frac_inactive",
     "r_frac_custody_conflict",
     "r_serial_speed_log",
+    "r_frac_tainted",
     "r_open_days",
     "r_overdue_vs_lane",
     "r_rule_hits",
@@ -144,6 +148,7 @@ RECEIPT_FEATURES = [
 # over the earlier transfers into the sender (where its goods came from), into the receiver (who else sells to
 # it) and of the same lot.
 AGG_SOURCE = [
+    "c_frac_tainted",
     "c_frac_uncommissioned",
     "c_frac_inactive",
     "c_frac_custody_conflict",
@@ -256,10 +261,12 @@ class _Serial:
         "recommissioned",
         "status",
         "t",
+        "taint",
         "xy",
     )
 
     def __init__(self) -> None:
+        self.taint = 0  # rule hits of the transfers this pack was in (its lineage)
         self.commissioned = False
         self.lot: str | None = None  # as first commissioned (the brand owner's record)
         self.last_lot: str | None = None  # as last commissioned (what a relabelled pack says)
@@ -418,6 +425,8 @@ class LedgerReplay:
         self.pairs: dict[tuple[str, str], list[float]] = {}  # n, last_t, sum log qty, n transit, sum log transit
         self.pair_product: dict[tuple[str, str, str], int] = {}
         self.kind_in_qty: dict[str, list[float]] = {}  # kind -> [n, sum of log1p(14-day inbound qty)]
+        self.product_in: dict[tuple[str, str], list] = {}  # (receiver, gtin) -> [14-day window, total, first t]
+        self.kind_product_in: dict[tuple[str, str], list[float]] = {}
         self.band_transit: dict[int, list[float]] = {}  # distance band -> [n, sum log transit h]
         self.records: dict[int, TransferRecord] = {}
         self.order: list[int] = []  # transfer ids in creation order (edge index)
@@ -431,6 +440,8 @@ class LedgerReplay:
         self.pending_unknown: dict[str, list[int]] = {}  # serial seen uncommissioned -> transfers it was in
         self.agg_in: dict[str, list] = {}  # party -> [count, sum, max] of AGG_SOURCE over transfers into it
         self.agg_lot: dict[tuple[str, str], list] = {}
+        self._dirty: set[int] = set()
+        self._store: dict[str, Any] = {"n": 0, "cap": 0, "node_of": {}, "lot_of": {}}
 
     # ------------------------------------------------------------------ public
 
@@ -472,7 +483,9 @@ class LedgerReplay:
                 if status in INACTIVE:
                     s.inactive_by = event.actor
                 s.status = status
-                s.t = event.t
+                if s.t is None or event.t >= s.t:  # where and when it was last seen, never moved back in time
+                    s.t = event.t
+                    s.xy = event.at_xy or s.xy
             if gone:
                 for _role, cls, q in event.quantities:
                     lot = self._lot_of_class(cls)
@@ -488,7 +501,7 @@ class LedgerReplay:
             rec = self.records.get(tid)
             if rec is not None and not rec.retracted:
                 rec.retracted = True
-                self.changed.add(tid)
+                self._touch(tid)
         entry = self.undo.pop(event.retracts, None)
         if entry is None:
             return
@@ -515,6 +528,7 @@ class LedgerReplay:
             if int(days) > int(rec.open_days):
                 rec.open_days = days
                 self._set_open(rec)
+                self._touch(tid)
                 changed.append(tid)
         return changed
 
@@ -586,7 +600,7 @@ class LedgerReplay:
         rec.facts["uncommissioned_serials"] = left
         rec.x[_CI["c_frac_uncommissioned"]] = left / n
         rec.hits = self.rules(rec.facts)
-        self.changed.add(tid)
+        self._touch(tid)
 
     def _lot_made(self, gtin: str, lot: str, event: Event, who: str, qty: float) -> None:
         state = self.lots.setdefault((gtin, lot), _Lot())
@@ -655,8 +669,13 @@ class LedgerReplay:
                     "speed": 0.0,
                     "backwards_h": 0.0,
                     "unknown": [],
+                    "tainted": 0,
+                    "serials": [],
                 }
             f["n"] += 1
+            f["serials"].append(s)
+            if s.taint:
+                f["tainted"] += 1
             if not s.commissioned:
                 f["uncommissioned"] += 1
                 f["unknown"].append(sgtin)
@@ -795,6 +814,8 @@ class LedgerReplay:
             x[c["c_frac_lot_mismatch"]] = mismatch / n
             x[c["c_frac_recommissioned"]] = sf["recommissioned"] / n
             x[c["c_frac_returned_to_prior"]] = sf["returned_to_prior"] / n
+            x[c["c_frac_tainted"]] = sf["tainted"] / n
+            facts["tainted_serials"] = sf["tainted"]
             x[c["c_serial_speed_log"]] = math.log1p(sf["speed"])
             x[c["c_serial_backwards_h"]] = min(sf["backwards_h"], 72.0)
             facts.update(
@@ -904,6 +925,17 @@ class LedgerReplay:
         kstat = self.kind_in_qty.get(kb)
         if kstat and kstat[0] > 0:
             x[c["h_to_in_qty_vs_kind"]] = math.log1p(in14 + qty) - kstat[1] / kstat[0]
+        # the same for this product: a pharmacy buying far more of one (controlled) product than it used to,
+        # or than pharmacies do, is what pill mills look like
+        pkey = (b, stub.gtin)
+        pstat = self.product_in.get(pkey)
+        p14 = pstat[0].total(t) if pstat else 0.0
+        if pstat:
+            span = max(t - pstat[2], WINDOW_DAYS)
+            x[c["h_to_product_qty_vs_own"]] = math.log1p(p14 + qty) - math.log1p(pstat[1] * WINDOW_DAYS / span)
+        kpstat = self.kind_product_in.get((kb, stub.gtin))
+        if kpstat and kpstat[0] > 0:
+            x[c["h_to_product_qty_vs_kind"]] = math.log1p(p14 + qty) - kpstat[1] / kpstat[0]
         facts["to_inbound_14d"] = round(in14 + qty, 1)
         pair = self.pairs.get((a, b))
         if pair:
@@ -922,6 +954,9 @@ class LedgerReplay:
             x[c["h_lot_transfers_log"]] = math.log1p(lot.transfers)
         hits = self.rules(facts)
         x[c["h_rule_hits"]] = len(hits)
+        if hits and sf:
+            for serial in sf["serials"]:  # what a suspicious transfer carried stays suspect downstream
+                serial.taint += len(hits)
         self._aggregate_neighbours(x, a, b, lot_key)
         rec = TransferRecord(
             id=stub.id,
@@ -939,7 +974,7 @@ class LedgerReplay:
         )
         self.records[stub.id] = rec
         self.order.append(stub.id)
-        self.changed.add(stub.id)
+        self._touch(stub.id)
         # --- update history with this transfer (after its features were taken)
         ha = ha or self._hist(a, t)
         hb = hb or self._hist(b, t)
@@ -967,6 +1002,13 @@ class LedgerReplay:
         kstat = self.kind_in_qty.setdefault(kb, [0.0, 0.0])
         kstat[0] += 1
         kstat[1] += math.log1p(in14 + qty)
+        if pstat is None:
+            pstat = self.product_in[pkey] = [_Window(WINDOW_DAYS), 0.0, t]
+        pstat[0].add(t, qty)
+        pstat[1] += qty
+        kpstat = self.kind_product_in.setdefault((kb, stub.gtin), [0.0, 0.0])
+        kpstat[0] += 1
+        kpstat[1] += math.log1p(p14 + qty)
         if pair is None:
             pair = self.pairs[(a, b)] = [0.0, t, 0.0, 0.0, 0.0]
         pair[0] += 1
@@ -995,14 +1037,14 @@ class LedgerReplay:
                 x[base + k : base + 2 * k] = acc[2]
                 x[_A0 + len(AGG_GROUPS) * 2 * k + g] = math.log1p(acc[0])
         v = x[_AGG_IDX].astype(np.float64)
-        for acc_map, key in ((self.agg_in, b), (self.agg_lot, lot_key)):
-            acc = acc_map.get(key)
-            if acc is None:
-                acc_map[key] = [1, v.copy(), v.copy()]
-            else:
-                acc[0] += 1
-                acc[1] += v
-                np.maximum(acc[2], v, out=acc[2])
+        if b not in self.agg_in:
+            self.agg_in[b] = [0, np.zeros_like(v), np.full_like(v, -np.inf)]
+        if lot_key not in self.agg_lot:
+            self.agg_lot[lot_key] = [0, np.zeros_like(v), np.full_like(v, -np.inf)]
+        for acc in (self.agg_in[b], self.agg_lot[lot_key]):
+            acc[0] += 1
+            acc[1] += v
+            np.maximum(acc[2], v, out=acc[2])
 
     def _receive(
         self, event: Event, stub: TransferStub, rec: TransferRecord, sf: dict | None, shipment: Any = None
@@ -1075,6 +1117,7 @@ class LedgerReplay:
             x[r["r_frac_inactive"]] = sf["inactive"] / n
             x[r["r_frac_custody_conflict"]] = sf["conflict"] / n
             x[r["r_serial_speed_log"]] = math.log1p(sf["speed"])
+            x[r["r_frac_tainted"]] = sf["tainted"] / n
             rec.facts["receipt_custody_conflicts"] = sf["conflict"]
             rec.facts["receipt_strong_custody_conflicts"] = sf["strong_conflict"]
             # what is known now about the serials replaces what was known at shipment (late commissioning uploads)
@@ -1084,8 +1127,11 @@ class LedgerReplay:
             rec.facts["serial_backwards_h"] = max(rec.facts.get("serial_backwards_h", 0.0), round(sf["backwards_h"], 2))
         before = set(rec.hits)
         rec.hits = self.rules(rec.facts)
+        if sf and len(rec.hits) > len(before):
+            for serial in sf["serials"]:
+                serial.taint += len(rec.hits) - len(before)
         x[r["r_rule_hits"]] = len(set(rec.hits) - before)
-        self.changed.add(rec.id)
+        self._touch(rec.id)
 
     def _set_open(self, rec: TransferRecord) -> None:
         r = {k: N_CREATE + i for k, i in _RI.items()}
@@ -1111,48 +1157,68 @@ class LedgerReplay:
 
     # ------------------------------------------------------------------ arrays for the models
 
+    def _touch(self, tid: int) -> None:
+        self.changed.add(tid)
+        self._dirty.add(tid)
+
     def edge_arrays(self) -> dict[str, np.ndarray]:
-        """Transfers as edges, in creation order: endpoints, lot, times, sequence numbers and features."""
-        node_of: dict[str, int] = {}
-        lot_of: dict[tuple[str, str], int] = {}
+        """Transfers as edges, in creation order: endpoints, lot, times, sequence numbers and features.
+
+        Kept incrementally: new transfers are appended and changed ones rewritten, so a scoring run after a
+        capture costs what changed, not the whole graph (views of growing buffers; copy before keeping)."""
+        st = self._store
         n = len(self.order)
-        src = np.empty(n, dtype=np.int64)
-        dst = np.empty(n, dtype=np.int64)
-        lot = np.empty(n, dtype=np.int64)
-        t_create = np.empty(n, dtype=np.float64)
-        seq_create = np.empty(n, dtype=np.int64)
-        seq_receive = np.full(n, -1, dtype=np.int64)
-        ids = np.empty(n, dtype=np.int64)
-        x = np.empty((n, N_FEATURES), dtype=np.float32)
-        for i, tid in enumerate(self.order):
-            rec = self.records[tid]
-            src[i] = node_of.setdefault(rec.from_key, len(node_of))
-            dst[i] = node_of.setdefault(rec.to_key, len(node_of))
-            lot[i] = lot_of.setdefault(rec.lot_key, len(lot_of))
-            t_create[i] = rec.t_create
-            seq_create[i] = rec.seq_create
-            if rec.seq_receive is not None:
-                seq_receive[i] = rec.seq_receive
-            ids[i] = tid
-            x[i] = rec.x
+        if n > st["cap"]:
+            cap = max(1024, 2 * n)
+            for name, dtype, width in _EDGE_COLUMNS:
+                old = st.get(name)
+                shape = (cap, width) if width else (cap,)
+                new = np.zeros(shape, dtype=dtype) if name != "seq_receive" else np.full(shape, -1, dtype=dtype)
+                if old is not None:
+                    new[: st["n"]] = old[: st["n"]]
+                st[name] = new
+            st["cap"] = cap
+        node_of, lot_of = st["node_of"], st["lot_of"]
+        for i in range(st["n"], n):
+            rec = self.records[self.order[i]]
+            st["src"][i] = node_of.setdefault(rec.from_key, len(node_of))
+            st["dst"][i] = node_of.setdefault(rec.to_key, len(node_of))
+            st["lot"][i] = lot_of.setdefault(rec.lot_key, len(lot_of))
+            st["t_create"][i] = rec.t_create
+            st["seq_create"][i] = rec.seq_create
+            st["transfer_id"][i] = rec.id
+            self._dirty.add(rec.id)
+        st["n"] = n
+        for tid in self._dirty:
+            rec = self.records.get(tid)
+            if rec is None or rec.idx >= n:
+                continue
+            i = rec.idx
+            st["x"][i] = rec.x
+            st["seq_receive"][i] = rec.seq_receive if rec.seq_receive is not None else -1
+            st["retracted"][i] = rec.retracted
+            st["n_hits"][i] = len(rec.hits)
+        self._dirty.clear()
         party_kind = np.zeros((len(node_of), len(KINDS) + 2), dtype=np.float32)
         for key, i in node_of.items():
             p = self._party(key)
             party_kind[i, KINDS.index(kind_of(p.kind))] = 1.0
             party_kind[i, len(KINDS)] = 0.0 if p.licensed else 1.0
             party_kind[i, len(KINDS) + 1] = 0.0 if p.known else 1.0
-        return {
-            "transfer_id": ids,
-            "src": src,
-            "dst": dst,
-            "lot": lot,
-            "t_create": t_create,
-            "seq_create": seq_create,
-            "seq_receive": seq_receive,
-            "retracted": np.array([self.records[t].retracted for t in self.order], dtype=bool),
-            "n_hits": np.array([len(self.records[t].hits) for t in self.order], dtype=np.int16),
-            "x": x,
-            "party_static": party_kind,
-            "n_parties": np.array(len(node_of)),
-            "n_lots": np.array(len(lot_of)),
-        }
+        out = {name: st[name][:n] for name, _dtype, _width in _EDGE_COLUMNS}
+        out.update(party_static=party_kind, n_parties=np.array(len(node_of)), n_lots=np.array(len(lot_of)))
+        return out
+
+
+_EDGE_COLUMNS = [
+    ("transfer_id", np.int64, 0),
+    ("src", np.int64, 0),
+    ("dst", np.int64, 0),
+    ("lot", np.int64, 0),
+    ("t_create", np.float64, 0),
+    ("seq_create", np.int64, 0),
+    ("seq_receive", np.int64, 0),
+    ("retracted", bool, 0),
+    ("n_hits", np.int16, 0),
+    ("x", np.float32, N_FEATURES),
+]

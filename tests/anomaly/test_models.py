@@ -63,8 +63,10 @@ def test_a_trained_model_scores_flags_and_explains_them(reviewed, model_dir):
     output = train("--activate", "--production", "lightgbm_all")
     assert "Registered model version" in output
     mv = ModelVersion.objects.get()
-    assert mv.is_active and mv.activated_by == "test"
-    assert (model_dir / mv.checkpoint_path).exists() and len(mv.checkpoint_sha256) == 64
+    assert mv.is_active
+    assert mv.activated_by == "test"
+    assert (model_dir / mv.checkpoint_path).exists()
+    assert len(mv.checkpoint_sha256) == 64
     assert mv.trained_to_seq == Watermark.objects.get(name="derive").seq
     assert mv.data["label_free"]["source"] == "this deployment's ledger"
     assert mv.data["supervised"]["networks"][0]["labels"] == "compliance decisions"
@@ -77,7 +79,8 @@ def test_a_trained_model_scores_flags_and_explains_them(reviewed, model_dir):
     assert flag.model_version == mv
     assert flag.scored_by.startswith("lightgbm_all")
     explanation = flag.explanation
-    assert explanation["method"] == "treeshap" and explanation["features"]
+    assert explanation["method"] == "treeshap"
+    assert explanation["features"]
     assert {"lightgbm_all", "gnn", "linkpred", "iforest"} <= set(explanation["components"])
     assert "neighbours" in explanation
 

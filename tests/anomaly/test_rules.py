@@ -151,5 +151,59 @@ def test_every_rule_has_a_reason_a_reviewer_can_act_on():
         (reason,) = rules.reasons(
             [code], {"serials": 3, "uncommissioned_serials": 1, "transit_h": -2, "speed_kmh": 1e4}
         )
-        assert reason["title"] and reason["reference"] and reason["action"]
+        assert reason["title"]
+        assert reason["reference"]
+        assert reason["action"]
         assert reason["detail"]
+
+
+def test_a_commissioning_uploaded_late_clears_the_unknown_serial(alice, bob, capture):
+    p = packs(2)
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(3)))
+    capture(alice.client, f.commissioning(ALICE_GLN, p, lot="L1", when=day(1)))  # the manufacturer uploads late
+    assert "unknown_serial" not in all_hits()
+
+
+def _with_despatch_advice(event: dict, asn: str) -> dict:
+    event["bizTransactionList"] = [{"type": "desadv", "bizTransaction": f"urn:epcglobal:cbv:bt:{ALICE_GLN}:{asn}"}]
+    return event
+
+
+def test_a_receipt_is_timed_against_the_shipment_it_names(alice, bob, located, capture):
+    first, second = packs(2, "A"), packs(2, "B")
+    capture(alice.client, f.commissioning(ALICE_GLN, first + second, lot="L1", when=day(1)))
+    capture(alice.client, _with_despatch_advice(f.shipping(ALICE_GLN, BOB_GLN, first, when=day(2)), "ASN1"))
+    capture(alice.client, _with_despatch_advice(f.shipping(ALICE_GLN, BOB_GLN, second, when=day(6)), "ASN2"))
+    # Bob receives the first shipment on day 4 (matched by derivation to the latest open one, shipped on day 6)
+    capture(bob.client, _with_despatch_advice(f.receiving(ALICE_GLN, BOB_GLN, first, when=day(4)), "ASN1"))
+    assert "impossible_travel" not in all_hits()
+
+
+def test_a_retracted_shipment_stops_counting(alice, bob, carol, capture):
+    p = packs(2)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))
+    wrong = f.shipping(CAROL_GLN, ALICE_GLN, p, when=day(5), event_id=f.new_event_id())
+    capture(carol.client, wrong)
+    assert "serial_two_custodians" in all_hits()
+    # Sent without the eventID: capture currently refuses a retraction that repeats it (reported to the lead).
+    retraction = {k: v for k, v in wrong.items() if k != "eventID"}
+    retraction["errorDeclaration"] = {"declarationTime": "2026-11-06T08:00:00.000Z", "reason": "did_not_occur"}
+    capture(carol.client, retraction)
+    from anomaly.graph import shipment_graph
+
+    transfers_score(trigger="test")
+    retracted = [r for r in shipment_graph().replay.records.values() if r.retracted]
+    assert len(retracted) == 1
+    assert Flag.objects.get(transfer_id=retracted[0].id)  # raised before the retraction; the reviewer closes it
+
+
+def test_a_pack_held_upstream_is_a_gap_but_one_held_by_a_pharmacy_is_a_clone(alice, bob, carol, capture):
+    upstream, dispensed_to_bob = packs(2, "U"), packs(2, "D")
+    capture(alice.client, f.commissioning(ALICE_GLN, upstream + dispensed_to_bob, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, dispensed_to_bob, when=day(2)))
+    capture(carol.client, f.shipping(CAROL_GLN, BOB_GLN, upstream, when=day(4)))  # Alice's shipment to Carol missing
+    capture(carol.client, f.shipping(CAROL_GLN, ALICE_GLN, dispensed_to_bob, when=day(5)))
+    hits = hits_by_lot()
+    assert hits[f"{CAROL_GLN}>{BOB_GLN}:L1"] == []
+    assert hits[f"{CAROL_GLN}>{ALICE_GLN}:L1"] == ["serial_two_custodians"]

@@ -83,10 +83,14 @@ class Command(BaseCommand):
                 models=options["models"],
                 loso=not options["no_loso"],
                 max_epochs=options["max_epochs"],
-                log=lambda line: (self.stdout.write(line), self.stdout.flush()),
+                log=self._log,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+
+    def _log(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
 
     def _export(self, path: Path) -> None:
         from anomaly.datasets import export_dataset

@@ -47,11 +47,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scale", default="tiny", help="scale of the simulated training networks")
-        parser.add_argument("--seeds", default="201-203", help="simulator seeds of the training networks")
+        parser.add_argument("--seeds", default="301-304", help="simulator seeds of the training networks")
         parser.add_argument(
             "--rate-scale",
             type=float,
-            default=4.0,
+            default=20.0,
             help="incident rate multiplier of the training networks (more positives to learn from)",
         )
         parser.add_argument("--no-simulated", action="store_true", help="train on this deployment's labels only")
@@ -136,7 +136,7 @@ class Command(BaseCommand):
         networks = []
         data: dict[str, Any] = {"supervised": {"networks": []}, "label_free": {}}
         if not o["no_simulated"]:
-            extra = ["--rate-scale", str(o["rate_scale"])] if o["rate_scale"] != 1.0 else []
+            extra = ["--rate-scale", f"{o['rate_scale']:g}"] if o["rate_scale"] != 1.0 else []
             for seed in seed_list(o["seeds"]):
                 self._log(f"Simulated training network: seed {seed}, scale {o['scale']} (built once, then cached) ...")
                 path = prepare_simulated(
@@ -269,7 +269,7 @@ class Command(BaseCommand):
     def _production_choice(comps: dict[str, Any]) -> str:
         report = Path(settings.BASE_DIR) / "docs" / "evaluation.json"
         if report.exists():
-            choice = json.loads(report.read_text()).get("production", {}).get("model")
+            choice = (json.loads(report.read_text()).get("production", {}).get("model") or "").removeprefix("rules+")
             if choice in comps or (choice == "blend" and {"lightgbm_all", "gnn"} <= set(comps)):
                 return choice
         for name in ("lightgbm_all", "gnn", "lightgbm_own", "linkpred", "iforest"):

@@ -56,7 +56,10 @@ def synthetic_graph(n: int, *, seed: int = 0, days: float = 365.0) -> dict[str, 
     from anomaly.ml.data import Dataset
 
     rng = np.random.default_rng(seed)
-    pools = [Dataset.load(p) for p in sorted(DATASETS.glob("*/dataset.npz"))[:8]]
+    from anomaly.ml.replay import N_FEATURES
+
+    pools = [d for d in (Dataset.load(p) for p in sorted(DATASETS.glob("*/dataset.npz"))) if d.x.shape[1] == N_FEATURES]
+    pools = pools[:8]
     if not pools:
         raise SystemExit("no cached datasets under data/models/datasets: run `manage.py evaluate` first")
     x_pool = np.vstack([d.x for d in pools])
@@ -133,7 +136,7 @@ def throughput(args: argparse.Namespace) -> None:
                 "lightgbm batch / raw": round(raw / batch, 3),
             }
         )
-    gnn = scorer.components.get("gnn")
+    gnn = scorer.components.get("gnn") if args.gnn_transfers > 0 else None
     if gnn is not None:
         n = min(args.gnn_transfers, args.transfers)
         sub = {
@@ -472,7 +475,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="part", required=True)
     p = sub.add_parser("throughput")
     p.add_argument("--transfers", type=int, default=1_000_000)
-    p.add_argument("--gnn-transfers", type=int, default=1_000_000)
+    p.add_argument("--gnn-transfers", type=int, default=200_000, help="0 skips the GNN")
     p.add_argument("--bundle", default=None)
     p = sub.add_parser("replay")
     p.add_argument("--db", default=None)

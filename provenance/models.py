@@ -259,6 +259,7 @@ class EventKey(models.Model):
     class Kind(models.TextChoices):
         EVENT_ID = "id"
         HASH = "hash"
+        RETRACTION = "retr"
 
     key = models.CharField(max_length=300, primary_key=True)
     kind = models.CharField(max_length=4, choices=Kind.choices)

@@ -12,7 +12,6 @@ import contextvars
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -364,13 +363,9 @@ def _prepare(
             )
             continue
         hashed = event_hash(event, context)
+        # A retraction (errorDeclaration) repeats the eventID of the event it retracts (EPCIS 2.0 §7.4.1.2),
+        # and the CBV hash leaves the declaration out, so both share an id; EventKey tells them apart.
         event_id = normalized.event_id or hashed
-        if normalized.error_declaration is not None and not normalized.event_id:
-            # The CBV hash leaves errorDeclaration out, so a retraction hashes like the event it retracts;
-            # give it its own deterministic id (a resend still finds it) rather than the original's.
-            declared = normalized.error_declaration
-            seed = f"{hashed}|{declared.declaration_time.isoformat()}|{declared.reason or ''}"
-            event_id = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed)}"
         prepared.append(
             PreparedEvent(
                 index=index,
@@ -385,9 +380,20 @@ def _prepare(
     return prepared, problems
 
 
+def retraction_key(p: PreparedEvent) -> str:
+    """The unique key of a retraction: its eventID (the retracted event's) and its declaration time."""
+    declared = p.normalized.error_declaration
+    assert declared is not None
+    return f"{p.event_id}#errorDeclaration@{declared.declaration_time.isoformat()}"
+
+
+def _identity(p: PreparedEvent) -> str:
+    return retraction_key(p) if p.normalized.error_declaration is not None else p.event_id
+
+
 def _duplicates(prepared: list[PreparedEvent]) -> tuple[list[PreparedEvent], list[dict[str, Any]]]:
     """Split off events whose eventID, or whose event hash (errorDeclarations aside), is known."""
-    keys = {p.event_id for p in prepared} | {p.event_hash for p in prepared}
+    keys = {_identity(p) for p in prepared} | {p.event_hash for p in prepared}
     known = dict(EventKey.objects.filter(key__in=keys).values_list("key", "seq"))
     seen_ids: set[str] = set()
     seen_hashes: set[str] = set()
@@ -395,15 +401,16 @@ def _duplicates(prepared: list[PreparedEvent]) -> tuple[list[PreparedEvent], lis
     problems: list[dict[str, Any]] = []
     for p in prepared:
         correcting = p.normalized.error_declaration is not None
-        if p.event_id in known and not correcting:
-            problems.append(_duplicate_problem(p.index, p.event_id, known[p.event_id], "eventID"))
-        elif p.event_id in seen_ids:
+        identity = _identity(p)
+        if identity in known:
+            problems.append(_duplicate_problem(p.index, p.event_id, known[identity], "eventID"))
+        elif identity in seen_ids:
             problems.append(_duplicate_problem(p.index, p.event_id, None, "eventID"))
         elif not correcting and (p.event_hash in known or p.event_hash in seen_hashes):
             problems.append(_duplicate_problem(p.index, p.event_hash, known.get(p.event_hash), "event hash"))
         else:
             fresh.append(p)
-            seen_ids.add(p.event_id)
+            seen_ids.add(identity)
             if not correcting:
                 seen_hashes.add(p.event_hash)
     return fresh, problems
@@ -600,7 +607,10 @@ def _append(
         )
         rows.append(event)
         event_rows.append(tuple(getattr(event, attname) for attname in _EVENT_ATTNAMES))
-        keys.append((p.event_id, EventKey.Kind.EVENT_ID, seq))
+        if n.error_declaration is not None:
+            keys.append((retraction_key(p), EventKey.Kind.RETRACTION, seq))
+        else:
+            keys.append((p.event_id, EventKey.Kind.EVENT_ID, seq))
         if p.event_hash != p.event_id and n.error_declaration is None:
             keys.append((p.event_hash, EventKey.Kind.HASH, seq))
         for role, value in n.epcs:

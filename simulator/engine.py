@@ -727,6 +727,8 @@ class Simulation:
         if not serving or not independents:
             return
         warm, days = self.cfg.warmup_days, self.cfg.days
+        lats = np.array([c.lat for c in independents])
+        lons = np.array([c.lon for c in independents])
         for _ in range(n):
             site = rng.choice(region if rng.random() < 0.8 else sites)
             first = rng.randrange(min(warm, days - 2), max(warm + 1, days * 85 // 100))
@@ -745,7 +747,9 @@ class Simulation:
             loc = net.add_loc(org, "dc", f"{org.name} warehouse", lat, lon, site.county_fips, first_day=first)
             self._grow_locs()
             loc.primary = net.nearest(loc.idx, serving)
-            customers = sorted(independents, key=lambda c: (net.distance(loc.idx, c.idx), c.idx))[: rng.randint(2, 5)]
+            # its customers: the closest independents (vectorised: large networks have thousands)
+            km = np.hypot(lats - loc.lat, (lons - loc.lon) * math.cos(math.radians(loc.lat)))
+            customers = [independents[i] for i in np.argsort(km, kind="stable")[: rng.randint(2, 5)].tolist()]
             exp = np.zeros(self._P)
             for c in customers:
                 c.secondary = loc.idx

@@ -33,7 +33,7 @@ from simulator.scenarios import ScenarioBook, parse_scenarios
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_START = dt.date(2025, 3, 3)
 # Events per dispensed package, measured per scale so the totals land near the targets.
-EVENTS_PER_PACKAGE = {"tiny": 1.25, "small": 1.24, "medium": 1.25, "large": 1.2}
+EVENTS_PER_PACKAGE = {"tiny": 1.25, "small": 1.24, "medium": 1.14, "large": 1.25}
 CREDIT = (
     "Geography and demand derived from The Washington Post's ARCOS API support tables "
     "(github.com/wpinvestigative/arcos-api, ODbL 1.0); underlying data: DEA ARCOS. Business names are synthetic."

@@ -231,7 +231,7 @@ def test_events_read_back_by_id_with_a_url_encoded_event_hash(alice):
     assert response.json()["epcList"] == alice_serials("H1")
 
 
-def test_an_error_declaration_without_its_own_event_id_gets_one_and_is_recorded(alice):
+def test_an_error_declaration_without_an_event_id_is_recorded_beside_the_event_it_retracts(alice):
     event = f.commissioning(ALICE_GLN, alice_serials("C2"))
     assert post_doc(alice.client, f.document(event)).status_code == 202
     correction = dict(event)
@@ -240,7 +240,26 @@ def test_an_error_declaration_without_its_own_event_id_gets_one_and_is_recorded(
     assert response.status_code == 202, response.content
     retraction = CustodyEvent.objects.get(is_error_declaration=True)
     original = CustodyEvent.objects.get(is_error_declaration=False)
-    assert retraction.event_id.startswith("urn:uuid:")
+    assert retraction.event_id == original.event_id  # a retraction repeats the retracted event's id
     assert retraction.event_hash == original.event_hash
     assert post_doc(alice.client, f.document(correction)).status_code == 202  # identical resend
+    assert CustodyEvent.objects.count() == 2
+
+
+def test_an_error_declaration_repeating_the_retracted_event_id_is_recorded(alice):
+    event = f.commissioning(ALICE_GLN, alice_serials("C3"), event_id=f.new_event_id())
+    assert post_doc(alice.client, f.document(event)).status_code == 202
+    retraction = dict(event)
+    retraction["errorDeclaration"] = {"declarationTime": "2026-11-01T09:00:00.000Z", "reason": "did_not_occur"}
+    assert post_doc(alice.client, f.document(retraction)).status_code == 202
+    assert CustodyEvent.objects.filter(event_id=event["eventID"]).count() == 2
+    other_document = f.document(retraction)
+    other_document["creationDate"] = "2026-11-02T10:00:00.000Z"  # not a byte-identical resend
+    assert post_doc(alice.client, other_document).status_code == 409
+
+
+def test_an_event_and_its_retraction_can_come_in_one_document(alice):
+    event = f.commissioning(ALICE_GLN, alice_serials("C4"), event_id=f.new_event_id())
+    retraction = dict(event, errorDeclaration={"declarationTime": "2026-11-01T09:00:00.000Z"})
+    assert post_doc(alice.client, f.document(event, retraction)).status_code == 202
     assert CustodyEvent.objects.count() == 2

@@ -56,6 +56,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-simulated", action="store_true", help="train on this deployment's labels only")
         parser.add_argument(
+            "--use-simulator-labels",
+            action="store_true",
+            help="also learn from simulator ground truth found in this ledger (a simulated deployment)",
+        )
+        parser.add_argument(
             "--since",
             default=None,
             help="fit the label-free part on transfers since this ledger seq or date (YYYY-MM-DD)",
@@ -154,22 +159,25 @@ class Command(BaseCommand):
                         "positives": int(ds.y.sum()),
                     }
                 )
-        if own_meta["positives"]:
-            labelled = np.flatnonzero(own.arrays["label_source"] != "")
-            unlabelled_clean = np.flatnonzero(own.arrays["label_source"] == "")
-            edges = (
-                labelled
-                if own_meta["labelled_by_compliance"] and not own_meta["labelled_by_simulator"]
-                else np.arange(len(own))
-            )
-            networks.append((own.arrays, edges))
+        # This deployment's own labels: compliance decisions always; the simulator's ground truth only when asked
+        # (a demo ledger is itself simulated, and a model trained on the network it then scores proves nothing).
+        source = own.arrays["label_source"]
+        use = (source == "compliance") | ((source == "simulator") if o["use_simulator_labels"] else False)
+        labelled = np.flatnonzero(use)
+        if len(labelled):
+            # with compliance decisions only, the unreviewed transfers are not known to be clean: leave them out
+            edges = np.arange(len(own)) if o["use_simulator_labels"] else labelled
+            arrays = dict(own.arrays)
+            arrays["label"] = np.where(use, own.arrays["label"], 0).astype(own.arrays["label"].dtype)
+            networks.append((arrays, edges))
             data["supervised"]["networks"].append(
                 {
                     "source": "this deployment",
-                    "labels": "simulator ground truth" if own_meta["labelled_by_simulator"] else "compliance decisions",
+                    "labels": "simulator ground truth and compliance decisions"
+                    if o["use_simulator_labels"]
+                    else "compliance decisions",
                     "transfers": len(edges),
-                    "positives": int(own.y[edges].sum()),
-                    "unlabelled_not_used": len(unlabelled_clean) if len(edges) < len(own) else 0,
+                    "positives": int(arrays["label"][edges].sum()),
                 }
             )
         supervised: dict[str, Any] = {}

@@ -56,13 +56,17 @@ class Command(BaseCommand):
         accounts = self._accounts()
         if CustodyEvent.objects.exists():
             self.stdout.write("The ledger has events already: reusing them (delete data/ to start over).")
-        else:
+        elif options["hand_made"]:
             self._hand_made_network()
+        else:
+            self.stdout.write("Simulating a supply network with labelled scenarios (seed 7, tiny) ...")
+            call_command("simulate", "--seed", "7", "--scale", "tiny", "--load", stdout=self.stdout)
         self.stdout.write("Deriving transfers from the ledger ...")
         from provenance.derive import ledger_derive
 
         self.stdout.write(f"  {ledger_derive()} ledger entries processed")
         self._checkpoint()
+        self._train_and_score()
         self.stdout.write(self.style.SUCCESS(f"Demo ready in {time.monotonic() - started:.1f}s."))
         self.stdout.write("Accounts:")
         for line in accounts:
@@ -87,6 +91,29 @@ class Command(BaseCommand):
         _, key = services.api_key_issue(organization=operator, name="demo operator key")
         lines.append(f"operator API key (Authorization: Bearer ...): {key}")
         return lines
+
+    def _train_and_score(self) -> None:
+        from anomaly.models import ModelVersion
+
+        if not ModelVersion.objects.exists():
+            self.stdout.write("Training the scorers on CPU (simulated networks + this ledger) ...")
+            try:
+                call_command(
+                    "train_model",
+                    "--scale",
+                    "tiny",
+                    "--max-epochs",
+                    "3",
+                    "--activate",
+                    "--reason",
+                    "demo set-up",
+                    "--no-progress",
+                    stdout=self.stdout,
+                )
+            except Exception as exc:  # scoring still runs, rules only, and the flags say so
+                self.stderr.write(f"Training failed ({exc}); scoring with the rules only.")
+        self.stdout.write("Scoring transfers ...")
+        call_command("score", stdout=self.stdout)
 
     def _checkpoint(self) -> None:
         try:

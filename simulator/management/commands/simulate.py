@@ -232,41 +232,28 @@ class Command(BaseCommand):
             )
         with open(out / "documents.csv", newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-        captured = replayed = refused = retractions_dropped = 0
+        captured = replayed = refused = 0
         first_problems: list[str] = []
         step = max(1, len(rows) // 10)
-        for i, row in enumerate(rows, start=1):
-            raw = (out / row["file"]).read_bytes()
-            document = json.loads(raw)
-            submitter = operator or orgs[row["sender_gln"]]
-            try:
-                job = self._capture(services, document, submitter, raw)
-            except Exception as exc:
-                # A capture that refuses errorDeclarations (they repeat the retracted event's eventID, as
-                # EPCIS 2.0 7.4.1.2 says they must) would lose the whole upload: retry without them.
-                events = document["epcisBody"]["eventList"]
-                kept = [e for e in events if "errorDeclaration" not in e]
-                job = None
-                if not kept:
-                    retractions_dropped += len(events)
-                    continue
-                if len(kept) < len(events):
-                    try:
-                        job = self._capture(services, {**document, "epcisBody": {"eventList": kept}}, submitter, None)
-                        retractions_dropped += len(events) - len(kept)
-                    except Exception:
-                        job = None
-                if job is None:
+        # One doorbell for derived work at the end of the load instead of one per document.
+        with services.derived_work_deferred():
+            for i, row in enumerate(rows, start=1):
+                raw = (out / row["file"]).read_bytes()
+                document = json.loads(raw)
+                submitter = operator or orgs[row["sender_gln"]]
+                try:
+                    job = self._capture(services, document, submitter, raw)
+                except Exception as exc:
                     refused += 1
                     if len(first_problems) < 5:
                         first_problems.append(f"{row['file']}: {getattr(exc, 'detail', None) or exc}")
-            if job is not None:
+                    continue
                 if getattr(job, "replayed", False):
                     replayed += 1
                 else:
                     captured += 1
-            if verbosity and (i % step == 0 or i == len(rows)):
-                self.stdout.write(f"  loaded {i:>7,}/{len(rows):,} documents")
+                if verbosity and (i % step == 0 or i == len(rows)):
+                    self.stdout.write(f"  loaded {i:>7,}/{len(rows):,} documents")
         labels = _jsonl(out / "labels.jsonl")
         tags = _jsonl(out / "lookalikes.jsonl")
         with transaction.atomic():
@@ -309,8 +296,6 @@ class Command(BaseCommand):
             f"products; documents: {captured:,} captured, {replayed:,} already loaded, {refused:,} refused; "
             f"{len(labels):,} labels in simulator.ScenarioLabel ({time.perf_counter() - t0:.1f} s)"
         )
-        if retractions_dropped:
-            self.stderr.write(f"  {retractions_dropped} errorDeclaration events were refused by capture and left out")
         for line in first_problems:
             self.stderr.write(f"  refused {line}")
 

@@ -50,6 +50,7 @@ class _Loaded:
     version_id: int
     sha256: str
     scorer: Any
+    stat: tuple[int, int]  # size and mtime of the file when its digest was checked
 
 
 _loaded: _Loaded | None = None
@@ -62,19 +63,26 @@ def active_model() -> ModelVersion | None:
 def _scorer_for(version: ModelVersion) -> Any:
     """The active model's scorer, loaded once per worker process (and again when the active version changes)."""
     global _loaded
-    if _loaded is None or _loaded.version_id != version.pk or _loaded.sha256 != version.checkpoint_sha256:
+    path = Path(version.checkpoint_path)
+    if not path.is_absolute():
+        path = Path(settings.MODEL_DIR) / path
+    st = path.stat()
+    stat = (st.st_size, st.st_mtime_ns)
+    if (
+        _loaded is None
+        or _loaded.version_id != version.pk
+        or _loaded.sha256 != version.checkpoint_sha256
+        or _loaded.stat != stat  # the file changed since it was checked: check it again
+    ):
         from anomaly.ml.inference import load_scorer
 
-        path = Path(version.checkpoint_path)
-        if not path.is_absolute():
-            path = Path(settings.MODEL_DIR) / path
         digest = sha256_of(path)
         if digest != version.checkpoint_sha256:
             raise RuntimeError(
                 f"Model {version.version}: checkpoint {path} has SHA-256 {digest}, the registry says "
                 f"{version.checkpoint_sha256}; refusing to score with it. Re-register or roll back."
             )
-        _loaded = _Loaded(version.pk, version.checkpoint_sha256, load_scorer(path))
+        _loaded = _Loaded(version.pk, version.checkpoint_sha256, load_scorer(path), stat)
     return _loaded.scorer
 
 
@@ -184,16 +192,20 @@ def _score_transfers(
     # a transfer whose event was retracted (errorDeclaration) is not raised again
     flagged = [(i, r) for i, r in enumerate(records) if not r.retracted and (values[i] >= threshold or hard(r.hits))]
     existing = {f.transfer_id: f for f in Flag.objects.filter(transfer_id__in=[r.id for _, r in flagged])}
+    new_flags: list[int] = []
     transfers = Transfer.objects.in_bulk([r.id for _, r in flagged])
     raised = updated = 0
+    explained: dict[int, dict[str, Any]] = {}
+    if scorer is not None and arrays is not None and edges is not None and flagged:
+        batch = scorer.explain_many(arrays.arrays, np.array([edges[i] for i, _ in flagged]), top=EXPLAIN_TOP)
+        explained = {rec.id: e for (_, rec), e in zip(flagged, batch, strict=True)}
     for i, rec in flagged:
         transfer = transfers.get(rec.id)
         if transfer is None:
             continue
-        if scorer is not None and arrays is not None and edges is not None:
-            explanation = scorer.explain(arrays.arrays, int(edges[i]), top=EXPLAIN_TOP)
-            explanation["neighbours"] = _neighbours(explanation.get("neighbour_edges", []), arrays)
-            explanation.pop("neighbour_edges", None)
+        if scorer is not None and arrays is not None:
+            explanation = explained[rec.id]
+            explanation["neighbours"] = _neighbours(explanation.pop("neighbour_edges", []), arrays)
             scored_by = f"{version.kind} {version.version}" if version else NO_MODEL
         else:
             explanation = {"method": "rules", "note": "No model is active yet: this flag comes from the rules only."}
@@ -212,14 +224,53 @@ def _score_transfers(
         }
         flag = existing.get(rec.id)
         if flag is None:
-            Flag.objects.create(transfer=transfer, **values_for)
+            new_flags.append(Flag.objects.create(transfer=transfer, **values_for).pk)
             raised += 1
         else:
             for key, value in values_for.items():
                 setattr(flag, key, value)
             flag.save()
             updated += 1
+    deep_parts = ("gnn", "linkpred", "iforest")
+    if new_flags and scorer is not None and any(c in getattr(scorer, "components", {}) for c in deep_parts):
+        # the graph model's own explanation (a forward and a backward pass each) comes just after, off this path
+        transaction.on_commit(lambda: _enqueue_explanations(new_flags[:MAX_DEEP_EXPLANATIONS]))
     return len(records), raised, updated
+
+
+MAX_DEEP_EXPLANATIONS = 200
+
+
+def _enqueue_explanations(flag_ids: list[int]) -> None:
+    try:
+        from anomaly.tasks import score_explain_flags
+
+        score_explain_flags.delay(flag_ids)
+    except Exception:
+        logger.warning("could not enqueue deep explanations for %d flags", len(flag_ids), exc_info=True)
+
+
+@transaction.atomic
+def flags_explain(*, flag_ids: list[int]) -> int:
+    """Add the graph models' scores and the GNN's attribution over neighbouring transfers to these flags."""
+    version = active_model()
+    if version is None:
+        return 0
+    scorer = _scorer_for(version)
+    graph = shipment_graph()
+    arrays = graph.arrays()
+    done = 0
+    for flag in Flag.objects.select_for_update().filter(pk__in=flag_ids, model_version=version):
+        rec = graph.record(flag.transfer_id)
+        if rec is None:
+            continue
+        deep = scorer.explain(arrays.arrays, rec.idx, top=EXPLAIN_TOP, deep=True)
+        deep["neighbours"] = _neighbours(deep.pop("neighbour_edges", []), arrays)
+        deep["facts"] = flag.explanation.get("facts", rec.facts)
+        flag.explanation = deep
+        flag.save(update_fields=["explanation", "updated_at"])
+        done += 1
+    return done
 
 
 def _upsert_scores(

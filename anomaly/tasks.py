@@ -98,6 +98,18 @@ def score_sweep(self: Any) -> int:
     return sum(r.transfers_scored for r in runs)
 
 
+@shared_task(
+    bind=True, name="anomaly.tasks.score_explain_flags", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def score_explain_flags(self: Any, flag_ids: list[int]) -> int:
+    """The GNN's explanation of new flags (queue "scoring", after the scores are committed)."""
+    if _too_many(self):
+        return 0
+    from anomaly.services import flags_explain
+
+    return flags_explain(flag_ids=list(flag_ids))
+
+
 def kick_scoring() -> None:
     """Ring the scoring doorbell after a capture commits (coalesced; a lost kick costs latency, never a score)."""
     from django.core.cache import cache
@@ -115,8 +127,8 @@ def kick_scoring() -> None:
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    time_limit=6 * 3600,
-    soft_time_limit=6 * 3600 - 60,
+    time_limit=7000,  # under the broker visibility timeout (7200 s): a long run is not delivered twice
+    soft_time_limit=6900,
 )
 def train_model(self: Any, args: list[str] | None = None) -> int:
     """Train (and register) a model version in a child process: `manage.py train_model ARGS`.

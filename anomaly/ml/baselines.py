@@ -131,6 +131,28 @@ class LightGBMScorer:
     def score(self, arrays: dict[str, np.ndarray], edges: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         return self.predict(arrays["x"][edges], extra)
 
+    def contributions_many(self, x: np.ndarray, top: int = 8) -> list[list[dict[str, Any]]]:
+        """TreeSHAP for many transfers in one pass (the scoring path explains every new flag this way)."""
+        if len(x) == 0:
+            return []
+        rows = self._x(x, None)
+        contrib = self.booster.predict(rows, num_iteration=self.best_rounds, pred_contrib=True)
+        names = self.booster.feature_name()
+        out = []
+        for r in range(len(rows)):
+            order = np.argsort(-np.abs(contrib[r, :-1]))[:top]
+            out.append(
+                [
+                    {
+                        "feature": names[i],
+                        "value": round(float(rows[r, i]), 4),
+                        "contribution": round(float(contrib[r, i]), 4),
+                    }
+                    for i in order
+                ]
+            )
+        return out
+
     def contributions(self, x_row: np.ndarray, extra: np.ndarray | None = None, top: int = 8) -> list[dict[str, Any]]:
         """TreeSHAP: the features that pushed this transfer's score up (or down) the most, in log-odds."""
         contrib = self.booster.predict(

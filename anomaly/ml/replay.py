@@ -1190,10 +1190,10 @@ class LedgerReplay:
             self._dirty.add(rec.id)
         st["n"] = n
         for tid in self._dirty:
-            rec = self.records.get(tid)
-            if rec is None or rec.idx >= n:
+            changed = self.records.get(tid)
+            if changed is None or changed.idx >= n:
                 continue
-            i = rec.idx
+            rec, i = changed, changed.idx
             st["x"][i] = rec.x
             st["seq_receive"][i] = rec.seq_receive if rec.seq_receive is not None else -1
             st["retracted"][i] = rec.retracted

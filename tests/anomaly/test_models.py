@@ -59,7 +59,7 @@ def train(*extra: str) -> str:
     return out.getvalue()
 
 
-def test_a_trained_model_scores_flags_and_explains_them(reviewed, model_dir):
+def test_a_trained_model_scores_flags_and_explains_them(reviewed, model_dir, django_capture_on_commit_callbacks):
     output = train("--activate", "--production", "lightgbm_all")
     assert "Registered model version" in output
     mv = ModelVersion.objects.get()
@@ -71,7 +71,9 @@ def test_a_trained_model_scores_flags_and_explains_them(reviewed, model_dir):
     assert mv.data["label_free"]["source"] == "this deployment's ledger"
     assert mv.data["supervised"]["networks"][0]["labels"] == "compliance decisions"
     Watermark.objects.filter(name="score").update(seq=0)
-    transfers_score(trigger="test")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        transfers_score(trigger="test")
+    assert callbacks, "the GNN's explanations of new flags are enqueued after the scores commit"
     assert Score.objects.filter(model_version=mv).count() == Score.objects.filter(model_version=None).count()
     decided = Flag.objects.filter(status=Flag.Status.SUSPECT)
     assert decided.count() == 3  # decisions survive rescoring; rule hits flag whatever the model says
@@ -81,8 +83,11 @@ def test_a_trained_model_scores_flags_and_explains_them(reviewed, model_dir):
     explanation = flag.explanation
     assert explanation["method"] == "treeshap"
     assert explanation["features"]
-    assert {"lightgbm_all", "gnn", "linkpred", "iforest"} <= set(explanation["components"])
     assert "neighbours" in explanation
+    deep = Flag.objects.filter(model_version=mv, explanation__deep=True).first()
+    assert deep is not None
+    assert {"lightgbm_all", "gnn", "linkpred", "iforest"} <= set(deep.explanation["components"])
+    assert deep.explanation["neighbour_method"].startswith("gradient")
 
 
 def test_activation_and_rollback_are_audited(reviewed, model_dir):

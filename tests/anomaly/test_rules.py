@@ -186,9 +186,10 @@ def test_a_retracted_shipment_stops_counting(alice, bob, carol, capture):
     wrong = f.shipping(CAROL_GLN, ALICE_GLN, p, when=day(5), event_id=f.new_event_id())
     capture(carol.client, wrong)
     assert "serial_two_custodians" in all_hits()
-    # Sent without the eventID: capture currently refuses a retraction that repeats it (reported to the lead).
-    retraction = {k: v for k, v in wrong.items() if k != "eventID"}
-    retraction["errorDeclaration"] = {"declarationTime": "2026-11-06T08:00:00.000Z", "reason": "did_not_occur"}
+    # EPCIS 2.0 7.4.1.2: the retraction repeats the retracted event's eventID
+    retraction = dict(
+        wrong, errorDeclaration={"declarationTime": "2026-11-06T08:00:00.000Z", "reason": "did_not_occur"}
+    )
     capture(carol.client, retraction)
     from anomaly.graph import shipment_graph
 

@@ -121,6 +121,14 @@ def kick_scoring() -> None:
         logger.warning("could not enqueue scoring; the beat sweep will catch up", exc_info=True)
 
 
+def on_capture_committed(sender: Any, **kwargs: Any) -> None:
+    """Receiver of provenance.signals.capture_committed: every committed capture kicks scoring."""
+    from django.conf import settings
+
+    if getattr(settings, "ANOMALY_SCORE_ON_CAPTURE", True):
+        kick_scoring()
+
+
 @shared_task(
     bind=True,
     name=TRAIN_TASK,

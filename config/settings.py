@@ -218,13 +218,17 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE_INTERVALS = {
     "checkpoint": envint("LEDGER_CHECKPOINT_INTERVAL_SECONDS", "60"),
+    "score_sweep": envint("ANOMALY_SWEEP_INTERVAL_SECONDS", "60"),
 }
+# Every committed capture kicks the scoring queue (coalesced); the beat sweep catches up on lost kicks.
+ANOMALY_SCORE_ON_CAPTURE = envbool("ANOMALY_SCORE_ON_CAPTURE", "true")
 
 
 def _beat_schedule() -> dict[str, dict[str, Any]]:
+    from anomaly.tasks import beat_schedule as anomaly_schedule
     from provenance.ledger_tasks import beat_schedule
 
-    return beat_schedule(CELERY_BEAT_SCHEDULE_INTERVALS)
+    return {**beat_schedule(CELERY_BEAT_SCHEDULE_INTERVALS), **anomaly_schedule(CELERY_BEAT_SCHEDULE_INTERVALS)}
 
 
 CELERY_BEAT_SCHEDULE = _beat_schedule()

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
+from django.db.models import Count
 
+from .bulk import update_rows
 from .epcis.identifiers import gln_of, gtin_of, lot_of, ndc_from_gtin, serial_of
 from .epcis.normalize import NormalizedEvent, normalize_event
 from .models import (
     CustodyEvent,
+    EventEPC,
     LogisticUnit,
     Lot,
     Organization,
@@ -85,13 +88,13 @@ def _derive_batch() -> int:
     for event, n in normalized:
         _apply(ctx, event, n)
     SerializedPackage.objects.bulk_create([p for p in ctx.packages.values() if p.pk is None], batch_size=2000)
-    SerializedPackage.objects.bulk_update(
-        [p for p in ctx.packages.values() if p.pk is not None], ["parent", "state", "last_seq", "lot"], batch_size=2000
+    update_rows(
+        SerializedPackage,
+        [p for p in ctx.packages.values() if p.pk is not None],
+        ["parent", "state", "last_seq", "lot"],
     )
     LogisticUnit.objects.bulk_create([u for u in ctx.units.values() if u.pk is None], batch_size=2000)
-    LogisticUnit.objects.bulk_update(
-        [u for u in ctx.units.values() if u.pk is not None], ["parent", "last_seq"], batch_size=2000
-    )
+    update_rows(LogisticUnit, [u for u in ctx.units.values() if u.pk is not None], ["parent", "last_seq"])
     mark.seq = events[-1].seq + 1
     mark.save(update_fields=["seq", "updated_at"])
     return len(events)
@@ -317,6 +320,7 @@ def _ship(ctx: _Ctx, event: CustodyEvent, n: NormalizedEvent) -> None:
                 ship_seq=event.seq,
                 ship_time=event.event_time,
                 status=Transfer.Status.IN_TRANSIT,
+                despatch_advice=_despatch_advice(n),
                 derived_at_seq=event.seq,
             )
         )
@@ -342,13 +346,15 @@ def _receive(ctx: _Ctx, event: CustodyEvent, n: NormalizedEvent) -> None:
     by_lot: dict[tuple[str, str], list[Transfer]] = defaultdict(list)
     for transfer in open_transfers.order_by("ship_seq"):
         by_lot[(transfer.gtin, transfer.lot_number)].append(transfer)
+    despatch_advice = _despatch_advice(n)
+    overlap = _shared_epcs(n, {t.ship_seq for ts in by_lot.values() for t in ts if t.ship_seq is not None})
     for (gtin, lot_number), quantity in received.items():
         if not gtin:
             continue
         candidates = by_lot.get((gtin, lot_number))
         if candidates:
-            # The latest open shipment of this lot to this receiver: a later one supersedes an earlier.
-            transfer = candidates.pop()
+            transfer = _shipment_received(candidates, despatch_advice, overlap)
+            candidates.remove(transfer)
             transfer.receive_seq = event.seq
             transfer.receive_time = event.event_time
             transfer.received_quantity = quantity
@@ -372,5 +378,38 @@ def _receive(ctx: _Ctx, event: CustodyEvent, n: NormalizedEvent) -> None:
                 receive_seq=event.seq,
                 receive_time=event.event_time,
                 status=Transfer.Status.RECEIVED_ONLY,
+                despatch_advice=despatch_advice,
                 derived_at_seq=event.seq,
             )
+
+
+def _despatch_advice(n: NormalizedEvent) -> str:
+    """The event's despatch-advice bizTransaction (CBV type ``desadv``), or ''."""
+    return next((value for kind, value in n.biz_transactions if kind == "desadv"), "")[:200]
+
+
+def _shared_epcs(n: NormalizedEvent, ship_seqs: set[int]) -> dict[int, int]:
+    """How many of the receipt's top-level EPCs (cases, pallets, loose packages) each shipment listed."""
+    epcs = [epc for role, epc in n.epcs if role in ("epc", "parent")]
+    if not epcs or not ship_seqs:
+        return {}
+    rows = (
+        EventEPC.objects.filter(seq__in=ship_seqs, epc__in=epcs, role__in=("epc", "parent"))
+        .values("seq")
+        .annotate(shared=Count("id"))
+    )
+    return {row["seq"]: row["shared"] for row in rows}
+
+
+def _shipment_received(candidates: list[Transfer], despatch_advice: str, overlap: dict[int, int]) -> Transfer:
+    """The open shipment a receipt answers, among those of its lot to its receiver (ordered by ship seq).
+
+    The shipment its despatch advice names; else the one sharing most of its cases and packages; else the
+    latest (a later shipment supersedes an earlier one).
+    """
+    if despatch_advice:
+        named = [t for t in candidates if t.despatch_advice == despatch_advice]
+        if named:
+            return named[-1]
+    best = max(candidates, key=lambda t: (overlap.get(t.ship_seq or -1, 0), t.ship_seq or -1))
+    return best if overlap.get(best.ship_seq or -1, 0) else candidates[-1]

@@ -344,6 +344,12 @@ class Transfer(models.Model):
     ship_time = models.DateTimeField(null=True, blank=True)
     receive_time = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_TRANSIT)
+    despatch_advice = models.CharField(
+        max_length=200,
+        blank=True,
+        db_index=True,
+        help_text="The shipment's despatch-advice bizTransaction (desadv), which pairs a receipt with its shipment.",
+    )
     derived_at_seq = models.BigIntegerField(help_text="Ledger seq of the latest event that changed this row.")
 
     class Meta:

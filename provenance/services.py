@@ -684,3 +684,8 @@ def _after_capture() -> None:
         derive_from_ledger.delay()
     except Exception:  # the broker being down must never fail a capture that has committed
         logger.warning("could not enqueue derive_from_ledger; the beat sweep will catch up", exc_info=True)
+    from .signals import capture_committed
+
+    for receiver, result in capture_committed.send_robust(sender=custody_events_capture):
+        if isinstance(result, Exception):
+            logger.warning("capture_committed receiver %r failed: %s", receiver, result, exc_info=result)

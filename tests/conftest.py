@@ -55,12 +55,34 @@ def _tasks_in_process(settings) -> Iterator[None]:
     celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle_state() -> Iterator[None]:
-    from django.core.cache import cache
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_this_worker() -> Iterator[None]:
+    """Parallel test processes share one Redis: each keeps its keys under its own prefix."""
+    import os
 
-    cache.clear()
-    return
+    from django.conf import settings
+    from django.test import override_settings
+
+    worker = os.getenv("PYTEST_XDIST_WORKER", "main")
+    caches = {name: {**conf, "KEY_PREFIX": f"test-{worker}"} for name, conf in settings.CACHES.items()}
+    with override_settings(CACHES=caches):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle_state() -> None:
+    """Each test starts with an empty cache (throttle counters, coalesced kicks): this process's keys only."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]  # the backend itself (django.core.cache.cache is a proxy)
+    if isinstance(cache, RedisCache):
+        client = cache._cache.get_client(None, write=True)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
 
 
 @dataclass

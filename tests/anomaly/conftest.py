@@ -48,6 +48,12 @@ def _fresh_graph() -> Iterator[None]:
     services._loaded = None
 
 
+@pytest.fixture(autouse=True)
+def _score_when_asked(settings) -> None:
+    # These tests drive scoring themselves; test_scoring.py switches the kick after each capture back on.
+    settings.ANOMALY_SCORE_ON_CAPTURE = False
+
+
 @pytest.fixture
 def bob(bob: Party) -> Party:
     """Bob is a pharmacy here (the shared cast registers every partner as a wholesaler)."""

@@ -120,3 +120,29 @@ def test_the_score_command_scores_synchronously(alice, bob, carol, capture):
     call_command("score", stdout=out)
     assert "rules only" in out.getvalue()
     assert "Scored 2 transfers, raised 1 flags" in out.getvalue()
+
+
+def test_a_committed_capture_kicks_scoring_and_the_flag_follows(alice, bob, carol, capture, settings):
+    settings.ANOMALY_SCORE_ON_CAPTURE = True  # the default outside these tests
+    clone_scene(alice, bob, carol, capture)  # each capture commits (on_commit callbacks run)
+    flag = Flag.objects.get()  # scored by the kicks alone: nobody called score
+    assert [r["code"] for r in flag.reasons] == ["serial_two_custodians"]
+    assert {run.trigger for run in ScoringRun.objects.all()} == {"kick"}
+    assert transfers_score(trigger="test") == []  # nothing left behind the watermark
+
+
+def test_scoring_on_capture_can_be_switched_off(alice, bob, carol, capture, settings):
+    settings.ANOMALY_SCORE_ON_CAPTURE = False
+    p = packs(2)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))
+    assert not ScoringRun.objects.exists()
+    assert Transfer.objects.count() == 1  # derivation still follows every capture
+
+
+def test_beat_sweeps_scoring_and_checkpoints():
+    from django.conf import settings
+
+    tasks_by_entry = {name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
+    assert tasks_by_entry["anomaly-score-sweep"] == tasks.SWEEP_TASK
+    assert "ledger-checkpoint" in tasks_by_entry

@@ -86,3 +86,34 @@ def test_derivation_is_driven_by_a_watermark_and_idempotent(alice, bob, capture)
     assert Watermark.objects.get(name="derive").seq == 2
     assert ledger_derive() == 0
     assert Transfer.objects.count() == 1
+
+
+def _desadv(event: dict, number: str) -> dict:
+    event["bizTransactionList"] = [{"type": "desadv", "bizTransaction": f"urn:epcglobal:cbv:bt:{ALICE_GLN}:{number}"}]
+    return event
+
+
+def test_a_receipt_pairs_with_the_shipment_its_despatch_advice_names(alice, bob, capture):
+    packs = [f.sgtin_urn("0700001", f"D{i}") for i in range(6)]
+    capture(alice.client, f.commissioning(ALICE_GLN, packs, lot="LD"))
+    first = _desadv(f.shipping(ALICE_GLN, BOB_GLN, packs[:3], when="2026-11-02T08:00:00.000-05:00"), "1001")
+    second = _desadv(f.shipping(ALICE_GLN, BOB_GLN, packs[3:], when="2026-11-02T09:00:00.000-05:00"), "1002")
+    capture(alice.client, first, second)
+    # the earlier shipment arrives first; without the despatch advice the later one would be taken
+    capture(bob.client, _desadv(f.receiving(ALICE_GLN, BOB_GLN, packs[:3]), "1001"))
+    received = Transfer.objects.get(status=Transfer.Status.RECEIVED)
+    assert received.despatch_advice == f"urn:epcglobal:cbv:bt:{ALICE_GLN}:1001"
+    assert received.received_quantity == 3
+    assert Transfer.objects.get(status=Transfer.Status.IN_TRANSIT).despatch_advice.endswith(":1002")
+
+
+def test_without_a_despatch_advice_a_receipt_pairs_with_the_shipment_of_its_cases(alice, bob, capture):
+    packs = [f.sgtin_urn("0700001", f"E{i}") for i in range(6)]
+    capture(alice.client, f.commissioning(ALICE_GLN, packs, lot="LE"))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, packs[:3], when="2026-11-02T08:00:00.000-05:00"))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, packs[3:], when="2026-11-02T09:00:00.000-05:00"))
+    capture(bob.client, f.receiving(ALICE_GLN, BOB_GLN, packs[:2]))  # part of the first shipment
+    received = Transfer.objects.get(status=Transfer.Status.RECEIVED)
+    first_ship_seq = min(Transfer.objects.values_list("ship_seq", flat=True))
+    assert received.ship_seq == first_ship_seq
+    assert (received.quantity, received.received_quantity) == (3, 2)

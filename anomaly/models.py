@@ -179,30 +179,16 @@ class FlagDecision(models.Model):
 # in provenance/models.py): who activated a model, who moved a flag, whatever made the change.
 import pghistory  # noqa: E402
 
-from provenance.models import AuditEvent  # noqa: E402
+from provenance.models import audited  # noqa: E402
 
-
-def _audited(model: type[models.Model], name: str, *trackers: pghistory.Tracker, **options: object) -> type:
-    options.setdefault("obj_field", pghistory.ObjForeignKey(related_name="audit_events", related_query_name="+"))
-    return pghistory.create_event_model(
-        model,
-        *(trackers or (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())),
-        model_name=name,
-        app_label="anomaly",
-        abstract=False,
-        base_model=AuditEvent,
-        context_field=pghistory.ContextJSONField(),
-        **options,  # type: ignore[arg-type]
-    )
-
-
-ModelVersionAuditEvent = _audited(ModelVersion, "ModelVersionAuditEvent")
+ModelVersionAuditEvent = audited(ModelVersion, "ModelVersionAuditEvent", app_label="anomaly")
 # A flag's score is refreshed by every rescoring; the trail keeps its creation and its status changes.
-FlagAuditEvent = _audited(
+FlagAuditEvent = audited(
     Flag,
     "FlagAuditEvent",
     pghistory.InsertEvent(),
     pghistory.UpdateEvent("status_change", condition=pghistory.AnyChange("status")),
     pghistory.DeleteEvent(),
+    app_label="anomaly",
     exclude=["explanation", "updated_at"],
 )

@@ -465,14 +465,17 @@ class TrackedGroupPermission(Group.permissions.through):  # type: ignore[name-de
         proxy = True
 
 
-def _audited(model: type[models.Model], name: str, *trackers: pghistory.Tracker, **options: Any) -> type:
-    """Create the append-only audit event model of ``model`` (insert, update, delete unless told otherwise)."""
+def audited(
+    model: type[models.Model], name: str, *trackers: pghistory.Tracker, app_label: str = "provenance", **options: Any
+) -> type:
+    """Create the append-only audit event model of ``model`` (insert, update, delete unless told otherwise),
+    in ``app_label`` (the app that declares it and owns its migration)."""
     options.setdefault("obj_field", pghistory.ObjForeignKey(related_name="audit_events", related_query_name="+"))
     return pghistory.create_event_model(
         model,
         *(trackers or (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())),
         model_name=name,
-        app_label="provenance",
+        app_label=app_label,
         abstract=False,
         base_model=AuditEvent,
         context_field=pghistory.ContextJSONField(),  # who/why stored in each event: no shared mutable table
@@ -480,13 +483,13 @@ def _audited(model: type[models.Model], name: str, *trackers: pghistory.Tracker,
     )
 
 
-OrganizationAudit = _audited(Organization, "OrganizationAudit")
-CompanyPrefixAudit = _audited(CompanyPrefix, "CompanyPrefixAudit")
-LocationAudit = _audited(Location, "LocationAudit")
-ProductAudit = _audited(Product, "ProductAudit")
-LotAudit = _audited(Lot, "LotAudit")
-PartnerApiKeyAudit = _audited(PartnerApiKey, "PartnerApiKeyAudit")
-UserAudit = _audited(
+OrganizationAudit = audited(Organization, "OrganizationAudit")
+CompanyPrefixAudit = audited(CompanyPrefix, "CompanyPrefixAudit")
+LocationAudit = audited(Location, "LocationAudit")
+ProductAudit = audited(Product, "ProductAudit")
+LotAudit = audited(Lot, "LotAudit")
+PartnerApiKeyAudit = audited(PartnerApiKey, "PartnerApiKeyAudit")
+UserAudit = audited(
     TrackedUser,
     "UserAudit",
     pghistory.InsertEvent(),
@@ -495,18 +498,18 @@ UserAudit = _audited(
     pghistory.DeleteEvent(),
     exclude=["password", "last_login"],  # a password hash has no place in an audit export
 )
-GroupAudit = _audited(TrackedGroup, "GroupAudit")
-UserGroupAudit = _audited(
+GroupAudit = audited(TrackedGroup, "GroupAudit")
+UserGroupAudit = audited(
     TrackedUserGroup, "UserGroupAudit", pghistory.InsertEvent("add"), pghistory.DeleteEvent("remove"), obj_field=None
 )
-UserPermissionAudit = _audited(
+UserPermissionAudit = audited(
     TrackedUserPermission,
     "UserPermissionAudit",
     pghistory.InsertEvent("add"),
     pghistory.DeleteEvent("remove"),
     obj_field=None,
 )
-GroupPermissionAudit = _audited(
+GroupPermissionAudit = audited(
     TrackedGroupPermission,
     "GroupPermissionAudit",
     pghistory.InsertEvent("add"),

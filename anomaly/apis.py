@@ -1,7 +1,8 @@
 """/api/flags and /api/models: for signed-in compliance staff and operator API keys, never for partners.
 
 A flag concerns a partner's competitors and customers, and says what the service suspects: partners
-see their own events through /epcis, not the flags about them.
+see their own events through /epcis, not the flags about them. Operator keys read flags but never decide
+them: a decision is a person's, signed in, and attributable to them.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from datetime import datetime
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from anomaly import selectors
+from anomaly import selectors, services
+from anomaly.forms import DECISIONS
 from anomaly.models import Flag, ModelVersion
-from provenance.auth import IsOperatorOrStaff
+from provenance.audit import audit_reason
+from provenance.auth import IsOperatorOrStaff, partner_of
 from provenance.problems import ProblemError
+
+PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json (RFC 7807)")
 
 
 class FlagPagination(PageNumberPagination):
@@ -66,8 +71,17 @@ class FlagOutputSerializer(serializers.Serializer):
         return flag.model_version.version if flag.model_version is not None else None
 
 
+class FlagDecisionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    actor = serializers.CharField(source="actor.get_username", help_text="The signed-in person who decided.")
+    at = serializers.DateTimeField()
+
+
 class FlagDetailSerializer(FlagOutputSerializer):
     explanation = serializers.JSONField()
+    decisions = FlagDecisionOutputSerializer(many=True, source="decisions.all", help_text="Oldest first.")
 
 
 def _float(request: Request, name: str) -> float | None:
@@ -158,6 +172,48 @@ class FlagDetailApi(APIView):
         if flag is None:
             raise ProblemError(status_code=404, title="Not found", detail=f"There is no flag {flag_id}.")
         return Response(FlagDetailSerializer(flag).data)
+
+
+class FlagDecisionInputSerializer(serializers.Serializer):
+    # A decision moves a flag on; "open" is where scoring puts it (to look again, decide "investigating").
+    status = serializers.ChoiceField(choices=DECISIONS)
+    reason = serializers.CharField(help_text="Why: what was checked, with whom, what was found.")
+
+
+class FlagDecideApi(APIView):
+    permission_classes = [IsOperatorOrStaff]
+    InputSerializer = FlagDecisionInputSerializer
+
+    @extend_schema(
+        operation_id="flag_decide",
+        summary="Record a decision on a flag (signed-in compliance staff only; operator keys may not decide)",
+        request=InputSerializer,
+        responses={201: FlagDecisionOutputSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+    )
+    def post(self, request: Request, flag_id: int) -> Response:
+        if partner_of(request) is not None:
+            raise ProblemError(
+                status_code=403,
+                title="Not allowed",
+                detail="Decisions must be made by a signed-in person, not with an API key: "
+                "sign in at /admin/login/ as compliance staff and decide in the web UI or with the session.",
+            )
+        flag = selectors.flag_get(flag_id=flag_id)
+        if flag is None:
+            raise ProblemError(status_code=404, title="Not found", detail=f"There is no flag {flag_id}.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            with audit_reason(data.validated_data["reason"]):
+                decision = services.flag_decide(
+                    flag=flag,
+                    status=data.validated_data["status"],
+                    actor=request.user,
+                    reason=data.validated_data["reason"],
+                )
+        except ValueError as exc:  # the service's own rules, should they ever go beyond the serializer's
+            raise ProblemError(status_code=400, title="The request is not valid", detail=str(exc)) from None
+        return Response(FlagDecisionOutputSerializer(decision).data, status=201)
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from anomaly.models import Flag, FlagDecision, ModelVersion
 
@@ -16,6 +16,7 @@ class FlagFilters:
     min_score: float | None = None
     max_score: float | None = None
     partner: str | None = None  # organization id or GLN; matches either side of the transfer
+    partner_name: str | None = None  # part of an organization's name, either side (the compliance UI's search)
     lot: str | None = None
     gtin: str | None = None
     created_after: datetime | None = None
@@ -38,6 +39,9 @@ def flag_list(*, filters: FlagFilters) -> QuerySet[Flag]:
             qs = qs.filter(Q(from_organization_id=int(p)) | Q(to_organization_id=int(p)))
         else:
             qs = qs.filter(Q(from_organization__gln=p) | Q(to_organization__gln=p))
+    if filters.partner_name:
+        name = filters.partner_name
+        qs = qs.filter(Q(from_organization__name__icontains=name) | Q(to_organization__name__icontains=name))
     if filters.lot:
         qs = qs.filter(transfer__lot_number=filters.lot)
     if filters.gtin:
@@ -50,11 +54,23 @@ def flag_list(*, filters: FlagFilters) -> QuerySet[Flag]:
 
 
 def flag_get(*, flag_id: int) -> Flag | None:
+    """One flag with its decisions (oldest first, each with its actor) in two queries."""
     return (
         Flag.objects.select_related("transfer", "model_version", "from_organization", "to_organization", "lot__product")
+        .prefetch_related(
+            Prefetch("decisions", queryset=FlagDecision.objects.select_related("actor").order_by("at", "id"))
+        )
         .filter(pk=flag_id)
         .first()
     )
+
+
+def flag_status_counts() -> dict[str, int]:
+    """How many flags are in each status (every status present, zero where none)."""
+    counts = dict.fromkeys(Flag.Status.values, 0)
+    for status, n in Flag.objects.order_by().values_list("status").annotate(n=Count("id")):
+        counts[status] = n
+    return counts
 
 
 def compliance_labels() -> dict[int, int]:

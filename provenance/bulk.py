@@ -32,11 +32,11 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
                     copy.write_row(row)
         return
     # elsewhere (SQLite): one prepared INSERT run per row, values adapted as the ORM would (JSON, dates)
-    columns = [columns_of[name] for name in fields]
+    targets = [columns_of[name] for name in fields]
     table = connection.ops.quote_name(meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c.column) for c in columns)
-    marks = ", ".join(["%s"] * len(columns))
-    prepared = [[c.get_db_prep_save(v, connection) for c, v in zip(columns, row, strict=True)] for row in rows]
+    names = ", ".join(connection.ops.quote_name(str(c.column)) for c in targets)
+    marks = ", ".join(["%s"] * len(targets))
+    prepared = [[c.get_db_prep_save(v, connection) for c, v in zip(targets, row, strict=True)] for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", prepared)  # noqa: S608
 
@@ -55,8 +55,8 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
     columns = [cast(models.Field, meta.get_field(name)) for name in fields]
     rows = [[*(c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns), obj.pk] for obj in objs]
     table = connection.ops.quote_name(meta.db_table)
-    quoted = [connection.ops.quote_name(c.column) for c in columns]
-    key = connection.ops.quote_name(pk.column)
+    quoted = [connection.ops.quote_name(str(c.column)) for c in columns]
+    key = connection.ops.quote_name(str(pk.column))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             temp = connection.ops.quote_name(f"_update_{meta.db_table}")

@@ -85,6 +85,7 @@ def _derive_batch() -> int:
     ctx = _Ctx(resolver=PartyResolver(), packages={}, units={}, lots={}, products={}, children={})
     normalized = [(e, normalize_event(e.body, e.context)) for e in events]
     _prefetch(ctx, normalized)
+    ctx.resolver.prefetch(_glns(normalized))
     for event, n in normalized:
         _apply(ctx, event, n)
     SerializedPackage.objects.bulk_create([p for p in ctx.packages.values() if p.pk is None], batch_size=2000)
@@ -413,3 +414,14 @@ def _shipment_received(candidates: list[Transfer], despatch_advice: str, overlap
             return named[-1]
     best = max(candidates, key=lambda t: (overlap.get(t.ship_seq or -1, 0), t.ship_seq or -1))
     return best if overlap.get(best.ship_seq or -1, 0) else candidates[-1]
+
+
+def _glns(normalized: list[tuple[CustodyEvent, NormalizedEvent]]) -> set[str]:
+    """Every party and location GLN the batch's events name (resolved to organizations in one go)."""
+    found: set[str] = set()
+    for _event, n in normalized:
+        for identifier in (n.read_point, n.biz_location, *(v for _t, v in n.sources), *(v for _t, v in n.destinations)):
+            gln = gln_of(identifier) if identifier else None
+            if gln:
+                found.add(gln)
+    return found

@@ -283,6 +283,37 @@ class PartyResolver:
         self._by_gln[gln] = org_id
         return org_id
 
+    def prefetch(self, glns: Iterable[str]) -> None:
+        """Resolve many GLNs at once (two queries and the prefix table) instead of one or two queries each."""
+        wanted = {g for g in glns if g and g not in self._by_gln}
+        if not wanted:
+            return
+        found: dict[str, int] = dict(Organization.objects.filter(gln__in=wanted).values_list("gln", "id"))
+        for gln, owner in Location.objects.filter(
+            gln__in=wanted - found.keys(), organization__isnull=False
+        ).values_list("gln", "organization_id"):
+            if owner is not None:
+                found.setdefault(gln, owner)
+        for gln in wanted:
+            resolved = found.get(gln)
+            if resolved is None:
+                resolved = next((c for prefix, c in self._prefix_table() if gln.startswith(prefix)), None)
+            self._by_gln[gln] = resolved
+
+    def prefetch_events(self, events: Iterable[NormalizedEvent]) -> None:
+        glns: set[str] = set()
+        for n in events:
+            for identifier in (
+                n.read_point,
+                n.biz_location,
+                *(v for _t, v in n.sources),
+                *(v for _t, v in n.destinations),
+            ):
+                gln = _gln_in(identifier)
+                if gln:
+                    glns.add(gln)
+        self.prefetch(glns)
+
     def _lookup(self, gln: str) -> int | None:
         org_id = (
             Organization.objects.filter(gln=gln).values_list("id", flat=True).first()
@@ -332,13 +363,14 @@ def _prepare(
     resolver = PartyResolver()
     prepared: list[PreparedEvent] = []
     problems: list[dict[str, Any]] = []
+    readable: list[tuple[int, Any, NormalizedEvent]] = []
     for index, event in events:
         privacy = patient_data_problems(event, index=index)
         if privacy:
             problems.extend(_problem_dict(p) for p in privacy)
             continue
         try:
-            normalized = normalize_event(event, context)
+            readable.append((index, event, normalize_event(event, context)))
         except (IdentifierError, ValueError, KeyError, TypeError) as exc:
             problems.append(
                 {
@@ -350,7 +382,8 @@ def _prepare(
                     "field": None,
                 }
             )
-            continue
+    resolver.prefetch_events(n for _i, _e, n in readable)
+    for index, event, normalized in readable:
         parties = resolver.organizations_of(normalized)
         if not organization.is_operator and organization.pk not in parties:
             problems.append(
@@ -377,7 +410,13 @@ def _prepare(
                 party_org_ids=parties | {organization.pk},
             )
         )
+    problems.sort(key=_event_index)  # stable: in document order, as the events were read
     return prepared, problems
+
+
+def _event_index(problem: dict[str, Any]) -> int:
+    index = problem.get("eventIndex")
+    return index if isinstance(index, int) else -1
 
 
 def retraction_key(p: PreparedEvent) -> str:

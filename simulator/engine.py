@@ -24,12 +24,24 @@ from simulator import ids
 from simulator.events import DAY_MS, HOUR_MS, EventIds, aggregation_event, dumps, ilmd_text, object_event
 from simulator.ids import _M1, _M2, _MASK40
 from simulator.network import Loc, Network, Org, Product
-from simulator.output import Sink
+from simulator.output import MAX_EVENTS_PER_DOCUMENT, Sink
 
 HOLDER_ROLES = ("plant", "3pl", "dc", "chain_dc", "repack", "returns")
 DISPENSER_ROLES = ("store", "pharmacy", "hospital")
 GROUND_KM_PER_DAY = 700.0
+RETURN_TAG = {"recalled": "recall_return", "expired": "expiry_return"}  # look-alike tag of each return to destruction
 PALLET_CASES = 40
+
+
+def serial_numbers(start: int, n: int, salt: int) -> list[int]:
+    """The serial numbers of packages start..start+n-1 of a product (ids._mix40 of package number + salt,
+    vectorised: a bijection, so serials look random and never collide within a GTIN)."""
+    mask = np.uint64(_MASK40)
+    x = (np.arange(start, start + n, dtype=np.uint64) + np.uint64(salt)) & mask
+    x = (x * np.uint64(_M1)) & mask  # uint64 products wrap modulo 2**64: the low 40 bits stay exact
+    x ^= x >> np.uint64(19)
+    x = (x * np.uint64(_M2)) & mask
+    return (x ^ (x >> np.uint64(21))).tolist()
 
 
 @dataclass
@@ -113,6 +125,7 @@ class Shipment:
     ship_seq: int = 0  # the sink's sequence number of the shipping event (receipts must be written after it)
     label_restock: Any = None
     cache: Any = None  # rendered EPCs and parties, shared by the shipping and receiving events
+    recalled: Any = None  # lots recalled while it was on the road (set by Simulation.recall)
 
     def units(self) -> int:
         return len(self.pkgs) + len(self.cases) + len(self.pallets)
@@ -134,6 +147,7 @@ class Simulation:
         self.day = 0
         self.pkg_prod = array("i")
         self.pkg_lot = array("i")
+        self.pkg_serial = array("q")  # the number a package's serial prints (ids.serial_numeric / serial_alnum)
         self.lots: list[Lot] = []
         self.lot_exp = array("i")  # expiry day per lot, for fast picking
         self.lots_of: dict[int, list[int]] = defaultdict(list)
@@ -165,16 +179,28 @@ class Simulation:
         self.receive_hooks: dict[int, Any] = {}  # buyer loc -> one-shot hook(sim, shipment)
         # one-shot hooks (sellers, hook(sim, shipment, day) -> handled) that may take over a shipment
         self.ship_hooks: list[tuple[set[int], Any]] = []
-        self.watch_ship: dict[int, Any] = {}  # package -> incident (fakes restocked by a wholesaler)
+        self.watch_ship: dict[int, tuple[Any, int]] = {}  # package -> (incident, holder loc): fraudulent returns
+        # A copy is a physical package of its own that carries another package's serial (clones, refilled packs):
+        # copy -> original. Scenario state is keyed by package, so a copy and its original are never confused.
+        self.copy_of: dict[int, int] = {}
+        self._copies = self.copy_of.keys()  # a live view, for isdisjoint checks on hot paths
+        self.recalled: set[int] = set()  # lots recalled so far
         self._party_cache: dict[tuple, str] = {}
         self.review: dict[int, set[int]] = {}  # dispenser -> products to review on its next ordering day
         self.picked: dict[int, set[int]] = {}  # holder -> products picked since its last review
         self._exp_nonzero: dict[int, list[int]] = {}
         self.backorders: dict[int, list[tuple[int, int]]] = {}  # dispenser -> [(product, day first asked)]
         self.last_seq = 0
-        self._serial_info = [
-            [(p.sgtin[dl], p.salt, "%013d" if p.numeric_serials else "%010X") for p in self.products] for dl in (0, 1)
+        # per product and identifier form: the SGTIN as one %-template (prefix and serial format); the serial
+        # number of every package is computed when it is made (pkg_serial)
+        self._serial_tmpl = [
+            [p.sgtin[dl].replace("%", "%%") + ("%013d" if p.numeric_serials else "%010X") for p in self.products]
+            for dl in (0, 1)
         ]
+        self._salt = [p.salt for p in self.products]
+        self._replenishers: tuple[int, list[Loc]] = (-1, [])  # (number of locations, holders that reorder)
+        self._dispenser_statics: dict[int, tuple] = {}
+        self._dispensing_templates: dict[tuple[int, int], str] = {}
         self._grow_locs()
         self._prepare_demand()
         self._doy = [(cfg.start + dt.timedelta(days=d)).timetuple().tm_yday for d in range(cfg.days + 1)]
@@ -272,32 +298,45 @@ class Simulation:
     # ------------------------------------------------------------------ identifiers and time
 
     def epc(self, pid: int, dl: bool) -> str:
-        pre, salt, fmt = self._serial_info[dl][self.pkg_prod[pid]]
-        x = ((pid + salt) & _MASK40) * _M1 & _MASK40
-        x ^= x >> 19
-        x = x * _M2 & _MASK40
-        return pre + fmt % (x ^ (x >> 21))
+        return self._serial_tmpl[dl][self.pkg_prod[pid]] % self.pkg_serial[pid]
 
     def epcs(self, pids: Any, dl: bool) -> list[str]:
-        """SGTINs of packages (ids.serial_numeric / serial_alnum, inlined: this is the hottest loop)."""
-        pp, info = self.pkg_prod, self._serial_info[dl]
-        mask, m1, m2 = _MASK40, _M1, _M2
-        out = []
-        for pid in pids:
-            pre, salt, fmt = info[pp[pid]]
-            x = ((pid + salt) & mask) * m1 & mask
-            x ^= x >> 19
-            x = x * m2 & mask
-            out.append(pre + fmt % (x ^ (x >> 21)))
-        return out
+        """SGTINs of packages (the hottest loop: serials are computed when packages are made)."""
+        pp, ser, tmpl = self.pkg_prod, self.pkg_serial, self._serial_tmpl[dl]
+        return [tmpl[pp[p]] % ser[p] for p in pids]
 
-    def new_packages(self, prod: int, lot: int, n: int) -> range:
-        if lot >= 0:
+    def new_packages(self, prod: int, lot: int, n: int, in_lot: bool = True) -> range:
+        """n new packages; in_lot=False for packages the lot's maker never made (counterfeits)."""
+        if lot >= 0 and in_lot:
             self.lots[lot].size += n
         start = len(self.pkg_prod)
         self.pkg_prod.extend([prod] * n)
         self.pkg_lot.extend([lot] * n)
+        self.pkg_serial.extend(serial_numbers(start, n, self._salt[prod]))
         return range(start, start + n)
+
+    def copies(self, pids: list[int]) -> list[int]:
+        """New physical packages carrying the serials (and product and lot) of existing ones."""
+        out = []
+        for pid in pids:
+            c = len(self.pkg_prod)
+            self.pkg_prod.append(self.pkg_prod[pid])
+            self.pkg_lot.append(self.pkg_lot[pid])
+            self.pkg_serial.append(self.pkg_serial[pid])
+            self.copy_of[c] = self.copy_of.get(pid, pid)
+            out.append(c)
+        return out
+
+    def unique_serials(self, pids: list[int]) -> tuple[list[int], list[int]]:
+        """(packages with one package per serial, the packages left over): an epcList never repeats a serial."""
+        seen: set[int] = set()
+        keep: list[int] = []
+        extra: list[int] = []
+        for p in pids:
+            k = self.copy_of.get(p, p)
+            (extra if k in seen else keep).append(p)
+            seen.add(k)
+        return keep, extra
 
     def new_container(self, org: Org, children: list[int], pallet: bool) -> int:
         self.n_cont += 1
@@ -319,10 +358,14 @@ class Simulation:
 
     def stamp(self, loc: Loc, t: int) -> tuple[str, str]:
         """eventTime and eventTimeZoneOffset as the location's partner writes them (with its clock skew)."""
-        day = (t + loc.std_off * 60_000) // DAY_MS
-        off = self.clock.offset(loc.std_off, loc.dst, day)
-        local = t + off * 60_000 + self.orgs[loc.org].skew_ms
-        return self.clock.local(local, off), self.clock.offstr(off)
+        clock = self.clock  # Clock.offset and Clock.local, inlined: every event but dispensing comes through here
+        off = loc.std_off
+        if loc.dst and clock._dst[(t + off * 60_000) // DAY_MS + clock._date_base]:
+            off += 60
+        day, ms = divmod(t + off * 60_000 + self.orgs[loc.org].skew_ms, DAY_MS)
+        minute, ms = divmod(ms, 60_000)
+        offs = clock._offsets[off]
+        return clock._dates[day + clock._date_base] + clock._hm[minute] + clock._sms[ms] + offs, offs
 
     def number(self, org: int, prefix: str) -> str:
         self.doc_counter[org] += 1
@@ -450,6 +493,8 @@ class Simulation:
         out = [cont[c][dl] for c in sh.pallets]
         out += [cont[c][dl] for c in sh.cases]
         out += self.epcs(sh.pkgs, dl)
+        if self.copy_of and sh.kind == "return_rd":  # packs with one serial, going to destruction together
+            return list(dict.fromkeys(out))
         return out
 
     def shipment_quantities(self, sh: Shipment, dl: bool) -> list[dict]:
@@ -523,8 +568,17 @@ class Simulation:
         submitter = self.orgs[sh.submitter] if sh.submitter >= 0 else self.orgs[seller.org]
         eid = None
         to_dispenser = buyer.role in DISPENSER_ROLES
-        if self.watch_ship and sh.label_ship is None and self.scenarios is not None:
+        if self.copy_of and sh.kind != "return_rd" and not self._copies.isdisjoint(sh.pkgs):
+            self._one_package_per_serial(sh)
+        if (
+            self.watch_ship
+            and sh.label_ship is None
+            and self.scenarios is not None
+            and not self.watch_ship.keys().isdisjoint(sh.pkgs)
+        ):
             self.scenarios.check_resale(self, sh)
+        if self.recalled and sh.label_ship is not None:  # a scenario's goods may come from a recalled lot
+            sh.recalled = self._recalled_lots_in(sh) or None
         # A scenario's shipments are always reported; everything else follows the partner's habits.
         skip = (
             not force
@@ -574,6 +628,16 @@ class Simulation:
         if not sh.no_receive:
             self.agenda[sh.arrive_day].append(("receive", sh))
         return eid
+
+    def _one_package_per_serial(self, sh: Shipment) -> None:
+        """A package and its copy never travel in one event (an epcList repeats no serial): the copy waits."""
+        keep, extra = self.unique_serials(sh.pkgs)
+        if not extra:
+            return
+        sh.pkgs = keep
+        stock = self.stock[sh.seller]
+        for p in reversed(extra):
+            self._stock(stock, p).loose.appendleft(p)
 
     def package_count(self, sh: Shipment) -> int:
         if not sh.cases and not sh.pallets:
@@ -626,6 +690,16 @@ class Simulation:
         for prod, q in sh.qty.items():
             if prod in oo:
                 oo[prod] = max(0, oo[prod] - q)
+        # Goods of a lot recalled while they were on the road go back like the rest of the lot; not in the
+        # recalled-stock scenario, whose broker keeps them and whose pharmacy dispenses them (labelled).
+        recalled = (
+            sh.recalled
+            if sh.recalled
+            and sh.on_receive is None
+            and sh.kind != "return_rd"
+            and (sh.label_recv is None or sh.label_recv[0] != "expired_recalled_reentry")
+            else None
+        )
         if sh.on_receive is not None:
             sh.on_receive(self, sh, day, t)
             return
@@ -667,6 +741,48 @@ class Simulation:
             if st is None:
                 st = stock[prod] = Stock()
             st.loose.append(p)
+        if recalled:
+            self._send_back_recalled(buyer, recalled, day + 1)
+
+    def _recalled_lots_in(self, sh: Shipment) -> set[int]:
+        lot_of, case_pkgs, recalled = self.pkg_lot, self.case_pkgs, self.recalled
+        found = {lot_of[p] for p in sh.pkgs if lot_of[p] in recalled}
+        cases = [*sh.cases, *(c for pal in sh.pallets for c in self.pallet_cases.get(pal, ()))]
+        found.update(lot_of[case_pkgs[c][0]] for c in cases if lot_of[case_pkgs[c][0]] in recalled)
+        return found
+
+    def _mark_in_transit(self, lot_idx: int) -> None:
+        """Shipments on the road with goods of a newly recalled lot: their receivers send those goods back."""
+        lot_of, case_pkgs, pallet_cases = self.pkg_lot, self.case_pkgs, self.pallet_cases
+        for items in self.agenda.values():
+            for item in items:
+                if item[0] != "receive":
+                    continue
+                sh = item[1]
+                cases = [*sh.cases, *(c for pal in sh.pallets for c in pallet_cases.get(pal, ()))]
+                if any(lot_of[p] == lot_idx for p in sh.pkgs) or any(
+                    lot_of[case_pkgs[c][0]] == lot_idx for c in cases if c in case_pkgs
+                ):
+                    sh.recalled = (sh.recalled or set()) | {lot_idx}
+
+    def _send_back_recalled(self, loc: Loc, lots: set[int], day: int) -> None:
+        """A holder that receives goods of a recalled lot after the recall returns them, as the holders did."""
+        stock = self.stock[loc.idx]
+        lot_of = self.pkg_lot
+        for lot_idx in sorted(lots):
+            s = stock.get(self.lots[lot_idx].prod)
+            if s is None:
+                continue
+            pkgs = [p for p in s.loose if lot_of[p] == lot_idx]
+            cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] == lot_idx]
+            if pkgs:
+                s.loose = Queue(p for p in s.loose if lot_of[p] != lot_idx)
+            if cases:
+                s.cases = Queue(c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx)
+            for c in cases:
+                self.unpack_case(loc, c, self.t_at(loc, day, 8.0, 9.0))
+                pkgs.extend(self.case_pkgs.pop(c))
+            self.return_to_rd(loc, pkgs, day, "recalled", tag="recall_return")
 
     def _stock(self, stock: dict[int, Stock], pid: int) -> Stock:
         prod = self.pkg_prod[pid]
@@ -688,11 +804,13 @@ class Simulation:
         if self.missing(org, "unpacking"):
             return
         dl = org.digital_link
+        pkgs = self.case_pkgs[cid]
+        tmpl, serials = self._serial_tmpl[dl][self.pkg_prod[pkgs[0]]], self.pkg_serial
         self.emit_aggregation(
             loc,
             t,
             self.cont_epc[cid][dl],
-            self.epcs(self.case_pkgs[cid], dl),
+            [tmpl % serials[p] for p in pkgs],  # a case holds one product
             "DELETE",
             "unpacking",
             "in_progress",
@@ -766,14 +884,16 @@ class Simulation:
         for day in range(days):
             self.day = day
             self.sink.day = day
-            for item in self.agenda.pop(day, []):
-                self._do(item, day)
+            # recalls (planned or a scenario's) are announced first thing: nothing of the lot leaves a holder
+            # after that, and what arrives later goes back
+            self.manufacture_day(day)
             if self.scenarios is not None:
                 self.scenarios.on_day(self, day)
+            for item in self.agenda.pop(day, []):
+                self._do(item, day)
             self.dispense_day(day)
             self.fulfil_day(day)
             self.replenish_day(day)
-            self.manufacture_day(day)
             self.noise_day(day)
             self.sink.end_of_day(day)
             if progress is not None:
@@ -824,31 +944,37 @@ class Simulation:
         ir = ih = 0
         rng = self.rng
         clock = self.clock
-        stock_all = self.stock
-        orgs = self.orgs
         sink = self.sink
         ids_next = self.ids.next
         watch_pid = self.watch_pid
         watch_loc = self.watch_dispense_loc
         pool = self.dispensed_pool
         backorders = self.backorders
-        emit_plain = sink.emit_plain
+        sink_buf = sink.buf
+        step_counts = sink.by_org_step
+        serials = self.pkg_serial
         noise_random = self.noise_rng.random
         hm, sms = clock._hm, clock._sms
-        mask, m1, m2 = _MASK40, _M1, _M2
-        for loc, n in zip(locs, counts.tolist(), strict=True):
-            if loc.role == "hospital":
+        boosts = self.demand_boost
+        date_prefix = clock.date(day)
+        offsets: dict[tuple[int, bool], int] = {}
+        statics = self._dispenser_statics
+        templates = self._dispensing_templates
+        for loc, n, hosp in zip(locs, counts.tolist(), is_h.tolist(), strict=True):
+            if hosp:
                 prods = prods_h[ih : ih + n]
                 ih += n
             else:
                 prods = prods_r[ir : ir + n]
                 ir += n
-            boost = self.demand_boost.get(loc.idx)
-            if boost is not None and boost[1] <= day < boost[2]:
-                extra = self.np.poisson(loc.rate * boost[0] * 0.5)
-                ctrl = [i for i in range(self._P) if self.controlled[i]]
-                prods = prods + [ctrl[int(x)] for x in self.np.integers(0, len(ctrl), size=extra)]
-            waiting = backorders.pop(loc.idx, None)
+            loc_idx = loc.idx
+            if boosts:
+                boost = boosts.get(loc_idx)
+                if boost is not None and boost[1] <= day < boost[2]:
+                    extra = self.np.poisson(loc.rate * boost[0] * 0.5)
+                    ctrl = [i for i in range(self._P) if self.controlled[i]]
+                    prods = prods + [ctrl[int(x)] for x in self.np.integers(0, len(ctrl), size=extra)]
+            waiting = backorders.pop(loc_idx, None) if backorders else None
             if waiting:
                 # prescriptions the pharmacy could not fill earlier: filled once the stock arrives
                 prods = [w[0] for w in waiting] + prods
@@ -857,30 +983,37 @@ class Simulation:
                 continue
             else:
                 since = None
-            stock = stock_all[loc.idx]
-            org = orgs[loc.org]
-            dl = org.digital_link
-            miss = org.miss.get("dispensing", 0.0) * self.cfg.missing
-            off = clock.offset(loc.std_off, loc.dst, day)
+            st = statics.get(loc_idx)
+            if st is None:
+                st = statics[loc_idx] = self._dispenser_static(loc)
+            stock, org, org_idx, miss, skew, serial_tmpl = st
+            zone = (loc.std_off, loc.dst)
+            off = offsets.get(zone)
+            if off is None:
+                off = offsets[zone] = clock.offset(loc.std_off, loc.dst, day)
             offs = clock.offstr(off)
-            base_local = day * DAY_MS + org.skew_ms
+            base_local = day * DAY_MS + skew
             base_utc = day * DAY_MS - off * 60_000
-            rp = loc.sgln[dl]
-            org_idx = org.idx
-            loc_idx = loc.idx
-            skew = org.skew_ms
-            serial_info = self._serial_info[dl]
-            date_prefix = clock.date(day)
+            tmpl = templates.get((loc_idx, off))
+            if tmpl is None:
+                tmpl = templates[(loc_idx, off)] = self._dispensing_template(loc, offs)
+            # plain events go straight into the partner's buffer (Sink.emit_plain, inlined: the hottest loop)
+            buf = sink_buf.get(org_idx)
+            if buf is None:
+                buf = sink_buf[org_idx] = []
+            seq = sink.seq
+            plain = lost = 0
+            again: list[tuple[int, int]] = []  # prescriptions waiting for stock (back-ordered for up to 6 days)
             for i, prod in enumerate(prods):
                 s = stock.get(prod)
                 if s is None or not s.loose:
                     first = since[i] if since is not None else day
                     if day - first < 6:
-                        backorders.setdefault(loc_idx, []).append((prod, first))
+                        again.append((prod, first))
                     else:
-                        self.counts["lost_sales"] += 1
+                        lost += 1
                     continue
-                pid = s.loose.popleft()
+                pid = s.loose.pop(0)
                 label = None
                 if watch_pid and (loc_idx, pid) in watch_pid:
                     label = watch_pid.pop((loc_idx, pid))
@@ -893,32 +1026,32 @@ class Simulation:
                 local_ms = skew + ms  # dispensing happens on the local business day: same date, unless skewed
                 if 0 <= local_ms < DAY_MS:
                     minute, rest = divmod(local_ms, 60_000)
-                    ts = date_prefix + hm[minute] + sms[rest] + offs
+                    ts = date_prefix + hm[minute] + sms[rest]
                 else:
-                    ts = clock.local(base_local + ms, off)
-                pre, salt, fmt = serial_info[prod]
-                x = ((pid + salt) & mask) * m1 & mask
-                x ^= x >> 19
-                x = x * m2 & mask
-                text = (
-                    '{"type":"ObjectEvent","eventID":"'
-                    + eid
-                    + '","eventTime":"'
-                    + ts
-                    + '","eventTimeZoneOffset":"'
-                    + offs
-                    + '","epcList":["'
-                    + pre
-                    + fmt % (x ^ (x >> 21))
-                    + '"],"action":"OBSERVE",'
-                    '"bizStep":"dispensing","disposition":"dispensed","readPoint":{"id":"' + rp + '"}}'
-                )
+                    ts = clock.local(base_local + ms, off)[: -len(offs)]
+                text = tmpl % (eid, ts, serial_tmpl[prod] % serials[pid])
+                ts += offs
                 late = self.late_days(org) if org.late else 0
                 if label is None and not late:
-                    emit_plain(org_idx, base_utc + ms, text, ts, "dispensing")
+                    seq += 1
+                    buf.append((base_utc + ms, seq, text, ts, None))
+                    plain += 1
                 else:
+                    sink.seq = seq
                     sink.emit(org_idx, base_utc + ms, text, eid, ts, "dispensing", label=label, late_days=late)
+                    seq = sink.seq
+                    buf = sink_buf[org_idx]  # emit may have flushed it into a document
                 pool[prod].append((pid, loc_idx, day))
+            sink.seq = seq
+            if again:
+                backorders[loc_idx] = again
+            if lost:
+                self.counts["lost_sales"] += lost
+            if plain:
+                key = (org_idx, "dispensing")
+                step_counts[key] = step_counts.get(key, 0) + plain
+                if len(buf) >= MAX_EVENTS_PER_DOCUMENT:
+                    sink.flush(org_idx)
             pending = self.review.get(loc_idx)
             if pending is None:
                 pending = self.review[loc_idx] = set()
@@ -926,6 +1059,24 @@ class Simulation:
         for loc in locs:
             if wd in loc.order_days and self.review.get(loc.idx):
                 self._reorder(loc, sorted(self.review.pop(loc.idx)), day)
+
+    def _dispenser_static(self, loc: Loc) -> tuple:
+        """What dispensing at a location needs every day: stock, partner, reporting habit, clock skew, SGTINs."""
+        org = self.orgs[loc.org]
+        miss = org.miss.get("dispensing", 0.0) * self.cfg.missing
+        return self.stock[loc.idx], org, org.idx, miss, org.skew_ms, self._serial_tmpl[org.digital_link]
+
+    def _dispensing_template(self, loc: Loc, offs: str) -> str:
+        """A dispensing event as a %-template of eventID, local time (without offset) and SGTIN."""
+        dl = self.orgs[loc.org].digital_link
+        return (
+            '{"type":"ObjectEvent","eventID":"%s","eventTime":"%s'
+            + offs
+            + '","eventTimeZoneOffset":"'
+            + offs
+            + '","epcList":["%s"],"action":"OBSERVE","bizStep":"dispensing","disposition":"dispensed",'
+            '"readPoint":{"id":"' + loc.sgln[dl].replace("%", "%%") + '"}}'
+        )
 
     def _reorder(self, loc: Loc, touched: list[int], day: int) -> None:
         """On an ordering day: order up to cover the days until the next delivery, plus safety stock."""
@@ -1024,26 +1175,35 @@ class Simulation:
         lot_exp = self.lot_exp
         lot_of = self.pkg_lot
         limit = day + 10
+        case_pkgs = self.case_pkgs
         if whole_cases:
             while qty > 0 and s.cases:
-                c = s.cases.popleft()
-                if lot_exp[lot_of[self.case_pkgs[c][0]]] <= limit + 30:
+                c = s.cases.pop(0)
+                if lot_exp[lot_of[case_pkgs[c][0]]] <= limit + 30:
                     self._quarantine(loc, c, case=True)
                     continue
                 cases.append(c)
-                qty -= len(self.case_pkgs[c])
+                qty -= len(case_pkgs[c])
             if qty <= 0:
                 return pkgs, cases
             # not enough sealed cases: the rest goes as eaches from open stock
+        loose = s.loose
         while qty > 0:
-            if not s.loose:
+            if not loose:
                 if not s.cases:
                     break
-                c = s.cases.popleft()
+                c = s.cases.pop(0)
                 self.unpack_case(loc, c, t_pick)
-                s.loose.extend(self.case_pkgs.pop(c))
+                loose.extend(case_pkgs.pop(c))
                 continue
-            p = s.loose.popleft()
+            # the first qty packages, unless one of them is short-dated (then one at a time)
+            batch = loose[:qty]
+            if min([lot_exp[lot_of[p]] for p in batch]) > limit:
+                del loose[: len(batch)]
+                pkgs += batch
+                qty -= len(batch)
+                continue
+            p = loose.pop(0)
             if lot_exp[lot_of[p]] <= limit:
                 self._quarantine(loc, p, case=False)
                 continue
@@ -1064,6 +1224,10 @@ class Simulation:
         org = self.orgs[loc.org]
         t_pick = self.t_at(loc, day, 14.0, 16.5)
         case_pkgs = self.case_pkgs
+        stock = self.stock[loc.idx]
+        picked = self.picked.get(loc.idx)
+        if picked is None:
+            picked = self.picked[loc.idx] = set()
         for (buyer, _ctrl, label), items in by_buyer.items():
             bloc = self.locs[buyer]
             holder = bloc.role not in DISPENSER_ROLES
@@ -1071,10 +1235,15 @@ class Simulation:
             unfilled: dict[int, int] = {}
             tag = None
             for prod, qty, meta in items:
-                pk, cs = self._take_units(loc, prod, qty, day, t_pick, whole_cases=holder)
-                sh.pkgs.extend(pk)
-                sh.cases.extend(cs)
-                got = len(pk) + (sum(len(case_pkgs[c]) for c in cs) if cs else 0)
+                s = stock.get(prod)
+                if s is None or not (s.loose or s.cases):  # nothing to pick (a third of the lines, in a shortage)
+                    picked.add(prod)
+                    got = 0
+                else:
+                    pk, cs = self._take_units(loc, prod, qty, day, t_pick, whole_cases=holder)
+                    sh.pkgs.extend(pk)
+                    sh.cases.extend(cs)
+                    got = len(pk) + (sum(len(case_pkgs[c]) for c in cs) if cs else 0)
                 sh.qty[prod] = sh.qty.get(prod, 0) + qty
                 if got < qty:
                     unfilled[prod] = qty - got
@@ -1111,9 +1280,20 @@ class Simulation:
                 sh.po = self.number(bloc.org, "PO")
                 rest.po = sh.po
                 self.ship(sh, day)
-                self.agenda[day + 1].append(("call", lambda sim, d, r=rest: sim.ship(r, d)))
+                self.agenda[day + 1].append(("call", lambda sim, d, r=rest: sim._ship_rest(r, d)))
                 continue
             self._ship_with_noise(sh, day, org)
+
+    def _ship_rest(self, sh: Shipment, day: int) -> None:
+        """The second part of a split shipment; goods of a lot recalled overnight go back instead."""
+        lot_of, recalled = self.pkg_lot, self.recalled
+        if recalled and any(lot_of[p] in recalled for p in sh.pkgs):
+            seller = self.locs[sh.seller]
+            self.return_to_rd(seller, [p for p in sh.pkgs if lot_of[p] in recalled], day, "recalled", "recall_return")
+            sh.pkgs = [p for p in sh.pkgs if lot_of[p] not in recalled]
+            if not sh.pkgs:
+                return
+        self.ship(sh, day)
 
     def _ship_with_noise(self, sh: Shipment, day: int, org: Org) -> None:
         noise = self.noise_rng.random()
@@ -1168,7 +1348,9 @@ class Simulation:
             for prod, qty in items:
                 p = self.products[prod]
                 n_cases = max(1, math.ceil(qty / p.case_size))
-                s = self.stock[loc.idx].setdefault(prod, Stock())
+                s = self.stock[loc.idx].get(prod)
+                if s is None:
+                    s = self.stock[loc.idx][prod] = Stock()
                 if len(s.cases) < n_cases:
                     if is_3pl:
                         n_cases = len(s.cases)
@@ -1284,9 +1466,12 @@ class Simulation:
         late = self.late_days(org) if org.late else 0  # serialization data of a lot is uploaded together
         ilmd_t = ilmd_text(lot.number, lot.expiry)
         sg = loc.sgln[dl]
-        for _ in range(n_cases):
-            pids = self.new_packages(prod, lot.idx, p.case_size)
-            epcs = self.epcs(pids, dl)
+        size = p.case_size
+        made = self.new_packages(prod, lot.idx, size * n_cases)  # the serials of a run are drawn together
+        tmpl, serials = self._serial_tmpl[dl][prod], self.pkg_serial
+        for k in range(n_cases):
+            pids = made[k * size : (k + 1) * size]
+            epcs = [tmpl % x for x in serials[pids.start : pids.stop]]
             ts, off = self.stamp(loc, t)
             eid = self.ids.next()
             self.sink.emit(
@@ -1368,17 +1553,19 @@ class Simulation:
                 "ADD",
                 "packing",
                 "in_progress",
-                label=label,
-            )
+            )  # packing the outputs is ordinary: only the transformation's claim is false (label stays there)
             s.cases.append(case)
         return outs
 
     # ---- replenishment of holders
 
     def replenish_day(self, day: int) -> None:
-        for loc in self.locs:
-            if loc.role not in ("dc", "chain_dc", "repack", "3pl"):
-                continue
+        if self._replenishers[0] != len(self.locs):  # scenarios and newcomers add locations during the run
+            self._replenishers = (
+                len(self.locs),
+                [loc for loc in self.locs if loc.role in ("dc", "chain_dc", "repack", "3pl")],
+            )
+        for loc in self._replenishers[1]:
             exp = self.exp.get(loc.idx)
             if exp is None:
                 continue
@@ -1459,6 +1646,13 @@ class Simulation:
             k = min(len(s.loose) - 1, rng.randint(1, 3))
             pkgs = [s.loose.pop() for _ in range(k)]
             damaged = rng.random() < 0.25
+            unsaleable = self._recalled_or_expired(pkgs, day)
+            if unsaleable:  # found while sorting returns: they go to destruction, not back to the wholesaler
+                what = "recalled" if self.pkg_lot[unsaleable[0]] in self.recalled else "expired"
+                self.return_to_rd(loc, unsaleable, day, what, tag=RETURN_TAG[what])
+                pkgs = [p for p in pkgs if p not in unsaleable]
+                if not pkgs:
+                    continue
             if damaged:
                 self.return_to_rd(loc, pkgs, day, "damaged", tag="nonsaleable_return")
             else:
@@ -1505,6 +1699,10 @@ class Simulation:
                 continue
             self.return_to_rd(loc, pkgs, day, "expired", tag="expiry_return")
 
+    def _recalled_or_expired(self, pkgs: list[int], day: int) -> list[int]:
+        lot_of, lot_exp, recalled = self.pkg_lot, self.lot_exp, self.recalled
+        return [p for p in pkgs if lot_of[p] in recalled or lot_exp[lot_of[p]] < day]
+
     def return_to_rd(self, loc: Loc, pkgs: list[int], day: int, reason: str, tag: str, label: Any = None) -> None:
         """Segregate non-saleable packages and send them to a reverse distributor for destruction."""
         if not pkgs or not self.net.reverse_locs:
@@ -1513,7 +1711,10 @@ class Simulation:
         org = self.orgs[loc.org]
         dl = org.digital_link
         t = self.t_at(loc, day, 9.0, 12.0)
-        self.emit_object(loc, t, self.epcs(pkgs, dl), "OBSERVE", "holding", reason, tag=tag, label=label)
+        epcs = self.epcs(pkgs, dl)
+        if self.copy_of:
+            epcs = list(dict.fromkeys(epcs))
+        self.emit_object(loc, t, epcs, "OBSERVE", "holding", reason, tag=tag, label=label)
         sh = Shipment(
             loc.idx,
             rd,
@@ -1538,7 +1739,10 @@ class Simulation:
         if not pkgs:
             return
         t = self.t_at(loc, day, 9.0, 16.0)
-        self.emit_object(loc, t, self.epcs(pkgs, dl), "DELETE", "destroying", "destroyed", tag="destruction")
+        epcs = self.epcs(pkgs, dl)
+        if self.copy_of:
+            epcs = list(dict.fromkeys(epcs))
+        self.emit_object(loc, t, epcs, "DELETE", "destroying", "destroyed", tag="destruction")
         for p in pkgs:
             self.destroyed_pool.append((p, day))
 
@@ -1560,6 +1764,10 @@ class Simulation:
         stock = self.stock[loc_idx]
         for p in pkgs:
             self._stock(stock, p).loose.append(p)
+        if self.recalled:
+            lots = {self.pkg_lot[p] for p in pkgs if self.pkg_lot[p] in self.recalled}
+            if lots:
+                self._send_back_recalled(loc, lots, day + 1)
 
     def holders_of_lot(self, lot_idx: int) -> list[tuple[int, list[int], list[int]]]:
         """Every location holding packages of a lot: (loc, loose packages, sealed cases), removed from stock."""
@@ -1584,7 +1792,7 @@ class Simulation:
         keep = []
         for lot_idx in self.short_lots:
             lot = self.lots[lot_idx]
-            if lot.expiry_day > day + 3:
+            if lot.expiry_day > day + 7:  # weekly sweeps: a lot is pulled before the week it expires in
                 keep.append(lot_idx)
                 continue
             for li, loose, cases in self.holders_of_lot(lot_idx):
@@ -1611,6 +1819,8 @@ class Simulation:
             lot_idx = lots[-1] if len(lots) < 2 else lots[-2]
         lot = self.lots[lot_idx]
         lot.recalled_day = day
+        self.recalled.add(lot_idx)
+        self._mark_in_transit(lot_idx)
         p = self.products[prod]
         mfr = self.orgs[p.mfr]
         plant = self.locs[mfr.locations[0]]

@@ -146,6 +146,25 @@ def _rows(name: str, data_dir: Path) -> list[dict[str, str]]:
     return [dict(zip(header, line.split(","), strict=True)) for line in lines[1:] if line]
 
 
+def _pharmacies(data_dir: Path, counties: dict[str, County]) -> list[tuple[str, float, float]]:
+    """(county_fips, lat, lon) of every pharmacy: 80k rows, read as columns (no dict per row: a tenth of a second
+    less per run)."""
+    with gzip.open(data_dir / "pharmacies.csv.gz", "rt", encoding="utf-8", newline="") as fh:
+        lines = fh.read().splitlines()
+    header = lines[0].split(",")
+    if '"' in lines[0] or any('"' in line for line in lines[1:]):
+        rows = _rows("pharmacies.csv.gz", data_dir)
+        return [(r["county_fips"], float(r["lat"]), float(r["lon"])) for r in rows if r["county_fips"] in counties]
+    i_fips, i_lat, i_lon = header.index("county_fips"), header.index("lat"), header.index("lon")
+    out = []
+    for line in lines[1:]:
+        if line:
+            f = line.split(",")
+            if f[i_fips] in counties:
+                out.append((f[i_fips], float(f[i_lat]), float(f[i_lon])))
+    return out
+
+
 @lru_cache(maxsize=2)
 def load_geography(data_dir: Path = DATA_DIR) -> Geography:
     counties = {
@@ -161,11 +180,7 @@ def load_geography(data_dir: Path = DATA_DIR) -> Geography:
         )
         for r in _rows("counties.csv.gz", data_dir)
     }
-    pharmacies = [
-        (r["county_fips"], float(r["lat"]), float(r["lon"]))
-        for r in _rows("pharmacies.csv.gz", data_dir)
-        if r["county_fips"] in counties
-    ]
+    pharmacies = _pharmacies(data_dir, counties)
     facilities = [
         Facility(int(r["family_rank"]), int(r["family_size"]), r["activity"], r["county_fips"], r["state"])
         for r in _rows("distributors.csv.gz", data_dir)

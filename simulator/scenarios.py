@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator import ids
-from simulator.engine import DISPENSER_ROLES, Lot, Shipment, Simulation, Stock
+from simulator.engine import DISPENSER_ROLES, RETURN_TAG, Lot, Shipment, Simulation, Stock
 from simulator.events import DAY_MS, HOUR_MS
 from simulator.geo import haversine_km
 
@@ -106,6 +106,8 @@ class Incident:
     variant: str = ""
     fired: bool = False
     data: dict[str, Any] = field(default_factory=dict)
+    pkgs: list[int] = field(default_factory=list)  # the packages that carry the anomaly (see involve)
+    locations: list[int] = field(default_factory=list)
 
     @property
     def start_t(self) -> int:
@@ -114,6 +116,11 @@ class Incident:
     def label(self, role: str, transfer_key: str = "") -> tuple:
         self.fired = True
         return (self.scenario, self.id, role, transfer_key, self.start_t, self.camouflaged, self.subtlety)
+
+    def involve(self, pkgs: Any = (), locations: Any = ()) -> None:
+        """Record the packages (and, for volume scenarios, the locations) that carry the anomaly."""
+        self.pkgs.extend(pkgs)
+        self.locations.extend(locations)
 
     def scaled(self, blatant: float, subtle: float) -> float:
         """A quantity that moves from its blatant to its subtle value as subtlety grows (camouflage: near subtle)."""
@@ -158,7 +165,7 @@ class ScenarioBook:
         for inc in self.by_day.pop(day, []):
             START[inc.scenario](self, sim, inc, day)
 
-    def summary(self, labelled: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    def summary(self, labelled: dict[str, int] | None = None, sim: Simulation | None = None) -> list[dict[str, Any]]:
         labelled = labelled or {}
         return [
             {
@@ -169,27 +176,38 @@ class ScenarioBook:
                 "subtlety": i.subtlety,
                 "variant": i.variant,
                 "labelled_events": labelled.get(i.id, 0),
+                **({"involved": involved(sim, i)} if sim is not None else {}),
             }
             for i in self.incidents
         ]
 
     # hooks called by the engine
     def check_resale(self, sim: Simulation, sh: Shipment) -> None:
-        """A wholesaler ships on packages that came in as fraudulent returns: label that transfer too."""
-        hits = [p for p in sh.pkgs if p in sim.watch_ship]
+        """A holder ships on packages that came in as fraudulent returns: label that transfer too.
+
+        Only the holder of the returned packages triggers it (watch_ship names it): a genuine package with the
+        same serial elsewhere moves unlabelled.
+        """
+        hits = [p for p in sh.pkgs if sim.watch_ship.get(p, (None, -1))[1] == sh.seller]
         if not hits:
             return
-        inc = sim.watch_ship[hits[0]]
+        incidents = list(dict.fromkeys(sim.watch_ship[p][0] for p in hits))  # goods of two incidents can meet
         if not sh.desadv:
             sh.desadv = sim.number(sim.locs[sh.seller].org, "ASN")
             sh.po = sim.number(sim.locs[sh.buyer].org, "PO")
         key = sim.transfer_key(sh)
-        sh.label_ship = inc.label("resale", key)
-        sh.label_recv = inc.label("resale_receive", key)
-        if sim.locs[sh.buyer].role in DISPENSER_ROLES:
-            for p in hits:
+        ships = [inc.label("resale", key) for inc in incidents]
+        recvs = [inc.label("resale_receive", key) for inc in incidents]
+        sh.label_ship = ships[0] if len(ships) == 1 else ships
+        sh.label_recv = recvs[0] if len(recvs) == 1 else recvs
+        dispenser = sim.locs[sh.buyer].role in DISPENSER_ROLES
+        for p in hits:
+            inc = sim.watch_ship[p][0]
+            if dispenser:
                 sim.watch_pid[(sh.buyer, p)] = inc.label("dispense")
-                del sim.watch_ship[p]
+                sim.watch_ship.pop(p, None)
+            else:  # a wholesaler that buys them sells them on: still the same fraudulent packages
+                sim.watch_ship[p] = (inc, sh.buyer)
 
     def divert_recalled(self, sim: Simulation, loc: Any, lot: Lot, pkgs: list[int], day: int) -> bool:
         entry = self.recall_divert.get(lot.idx)
@@ -339,10 +357,7 @@ class ScenarioBook:
         return lot.idx
 
     def fakes(self, sim: Simulation, prod: int, n: int, lot_idx: int) -> list[int]:
-        start = len(sim.pkg_prod)
-        sim.pkg_prod.extend([prod] * n)
-        sim.pkg_lot.extend([lot_idx] * n)
-        return list(range(start, start + n))
+        return list(sim.new_packages(prod, lot_idx, n, in_lot=False))
 
     def shipment(
         self,
@@ -355,7 +370,7 @@ class ScenarioBook:
         kind: str = "sale",
         disposition: str = "in_transit",
         role: str = "ship",
-        recv_role: str = "receive",
+        recv_role: str | None = "receive",
         watch: list[int] | None = None,
         on_receive: Any = None,
         owner_from: int = -1,
@@ -374,12 +389,25 @@ class ScenarioBook:
         sh.po = sim.number(bl.org, "RMA" if kind in ("return", "return_rd") else "PO")
         key = sim.transfer_key(sh)
         sh.label_ship = inc.label(role, key)
-        sh.label_recv = inc.label(recv_role, key)
+        sh.label_recv = inc.label(recv_role, key) if recv_role else None
         sh.on_receive = on_receive
         if bl.role in DISPENSER_ROLES:
             for p in watch if watch is not None else pkgs:
                 sim.watch_pid[(buyer, p)] = inc.label("dispense")
         return sh
+
+
+def involved(sim: Simulation, inc: Incident) -> dict[str, list[str]]:
+    """What carries an incident's anomaly, as identifiers in the events (EPC URN form): the packages (serials),
+    their lots (for lot-level events) and, for volume scenarios, the locations."""
+    pkgs = list(dict.fromkeys(inc.pkgs))
+    lots = [sim.lots[x] for x in sorted({sim.pkg_lot[p] for p in pkgs})]
+    products = sim.products
+    return {
+        "epcs": sorted({sim.epc(p, False) for p in pkgs}),
+        "lots": [ids.lgtin(products[lot.prod].gtin, products[lot.prod].prefix_len, lot.number, False) for lot in lots],
+        "locations": sorted({sim.locs[x].gln for x in inc.locations}),
+    }
 
 
 def _no_prepare(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) -> None:
@@ -430,12 +458,13 @@ def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
         found[rng.randrange(min(5, len(found)))] if inc.camouflaged else found[-1 - rng.randrange(min(5, len(found)))]
     )
     n = rng.randint(1, 3) if inc.camouflaged else max(2, round(rng.randint(8, 24) * (1 - 0.7 * inc.subtlety)))
-    originals = book.take(sim, holder, prod, n, remove=False)
+    # the clones are packs of their own that carry the serials of genuine packs the holder still has
+    originals = sim.copies(book.take(sim, holder, prod, n, remove=False))
     if not originals:
         return
     genuine = _mix_genuine(book, sim, seller.idx, prod, rng.randint(1, 4)) if inc.camouflaged else []
     sh = book.shipment(sim, inc, seller.idx, victim.idx, originals + genuine, watch=originals)
-    inc.data["clones"] = originals
+    inc.involve(originals)
     sim.ship(sh, day)
 
 
@@ -487,6 +516,7 @@ def start_counterfeit(book: ScenarioBook, sim: Simulation, inc: Incident, day: i
         n = rng.randint(1, 4) if inc.camouflaged else max(2, round(rng.randint(6, 20) * (1 - 0.6 * inc.subtlety)))
         fakes = book.fakes(sim, prod, n, lot)
         all_fakes += fakes
+        inc.involve(fakes)
         genuine = _mix_genuine(book, sim, seller.idx, prod, rng.randint(1, 3)) if inc.camouflaged else []
         sh = book.shipment(sim, inc, seller.idx, v.idx, fakes + genuine, watch=fakes)
         sim.ship(sh, day)
@@ -533,6 +563,7 @@ def start_diversion(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
     pkgs = book.take(sim, d_loc, prod, max(1, n))
     if not pkgs:
         return
+    inc.involve(pkgs)
     if inc.camouflaged:
         broker = book.established_secondary(sim, d_loc)
         dcs = [x for o in sim.net.nationals + sim.net.regionals for x in sim.net.dcs_of(o) if x != d.primary]
@@ -605,6 +636,7 @@ def start_travel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) -
     if not pkgs:
         return
     sh = book.shipment(sim, inc, seller.idx, victim.idx, pkgs, recv_role="receive")
+    inc.involve(pkgs)
     for p in pkgs:
         sim.watch_pid.pop((victim.idx, p), None)  # genuine goods: only the timing is wrong
     km = sim.net.distance(seller.idx, victim.idx)
@@ -645,7 +677,7 @@ def start_inflation(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
             for p in fakes:
                 s.watch_pid[(victim.idx, p)] = inc.label("dispense")
             s.receive_hooks.pop(victim.idx, None)
-            inc.data["fakes"] = fakes
+            inc.involve(fakes)
             sh.force_recv = True  # the fraud is the report itself: this receipt is always sent
 
         sim.receive_hooks[victim.idx] = inflate
@@ -670,7 +702,9 @@ def start_inflation(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
             src, prod = found[rng.randrange(len(found))]
             pkgs = book.take(sim, src, prod, rng.randint(2, 6))
         victim = book.pick_victim(sim, day, near=seller.idx)
-        sh = book.shipment(sim, inc, seller.idx, victim.idx, pkgs, role="inflated_shipment")
+        # only the shipping event claims more than was shipped: the receipt lists what came, unlabelled
+        sh = book.shipment(sim, inc, seller.idx, victim.idx, pkgs, role="inflated_shipment", recv_role=None)
+        inc.involve(pkgs)
         for p in pkgs:
             sim.watch_pid.pop((victim.idx, p), None)
         sh.lot_level = True
@@ -689,6 +723,7 @@ def start_inflation(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
             if found:
                 s.loose.extend(book.take(sim, found[0][0], out.repack_of, n_in))
         made = sim.repackage(rep, out.idx, n_in, day, label=inc.label("inflated_transformation"), extra_outputs=extra)
+        inc.involve(made)
         if not made:
             inc.fired = False
 
@@ -730,6 +765,8 @@ def start_reappearing(book: ScenarioBook, sim: Simulation, inc: Incident, day: i
         seller = book.new_actor(sim, day, near=origin, far=inc.subtlety < 0.5)
         victim = book.pick_victim(sim, day, near=origin, far=True, exclude=(origin,))
         genuine = []
+    picked = sim.copies(picked)  # refilled or salvaged packs: physical packs of their own, with the old serials
+    inc.involve(picked)
     sh = book.shipment(sim, inc, seller.idx, victim.idx, picked + genuine, watch=picked)
     sim.ship(sh, day)
 
@@ -821,8 +858,9 @@ def _reentry_onward(
     if inc.camouflaged:
         n = min(len(keep), rng.randint(1, 4))
         sold, rest = keep[:n], keep[n:]
+        inc.involve(sold)
         if rest:
-            sim.return_to_rd(h, rest, day, what, tag=f"{what}_return")
+            sim.return_to_rd(h, rest, day, what, tag=RETURN_TAG[what])
         if h.role == "dc":
             customers = [d for d in sim.disp_locs if d.primary == holder and d.first_day <= day]
             victim = rng.choice(customers) if customers else book.pick_victim(sim, day, near=holder)
@@ -839,8 +877,9 @@ def _reentry_onward(
     broker = book.new_actor(sim, day, near=holder, far=rng.random() < 0.5)
     n = min(len(keep), max(3, round(len(keep) * inc.scaled(1.0, 0.3))))
     sold = keep[:n]
+    inc.involve(sold)
     if keep[n:]:
-        sim.return_to_rd(h, keep[n:], day, what, tag=f"{what}_return")
+        sim.return_to_rd(h, keep[n:], day, what, tag=RETURN_TAG[what])
     inc.variant += ": sold to a broker who sells it on"
     first = book.shipment(
         sim, inc, holder, broker.idx, sold, role="outbound", recv_role="broker_receive", on_receive=_hold
@@ -875,6 +914,7 @@ def start_theft(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) ->
         s.ship(sh, d)
         s.agenda[sh.arrive_day + 2].append(("cancel", sh.buyer, dict(sh.qty)))
         inc.data["stolen"] = list(sh.pkgs)
+        inc.involve(sh.pkgs)
         lag = rng.randint(20, 45) if inc.camouflaged else rng.randint(6, 20)
         surface_day = min(s.cfg.days - 4, d + lag)
         s.agenda[max(d + 3, surface_day)].append(("call", lambda s2, d2: _surface(book, s2, inc, sh, d2)))
@@ -979,6 +1019,7 @@ def start_relabel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
         )
         inc.variant = f"repackager output expiry {shift} days past its input lot's expiry"
         if made:
+            inc.involve(made)
             return
         inc.fired = False
     # A broker re-commissions genuine packs it got off the record, with a new lot number and a later expiry.
@@ -1004,6 +1045,7 @@ def start_relabel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     org = sim.orgs[broker.org]
     dl = org.digital_link
     lot = sim.lots[book.phantom_lot(sim, prod, day, style_like=inc.subtlety > 0.5)]
+    inc.involve(pkgs)
     t = sim.t_at(broker, day, 8.0, 12.0)
     sim.emit_object(
         broker,
@@ -1071,6 +1113,7 @@ def start_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
         p = rng.choice(cands)
         inc.variant = "established pharmacy in a high-volume county"
     inc.data["pill_mill"] = p.idx
+    inc.involve(locations=[p.idx])
     factor = inc.scaled(rng.uniform(8, 14), rng.uniform(2.5, 4.0)) if not inc.camouflaged else rng.uniform(2.5, 4.0)
     n_sup = rng.randint(2, 3) if inc.camouflaged else max(3, round(inc.scaled(6, 3)))
     ctrl = [i for i, c in enumerate(sim.ctrl) if c]
@@ -1119,7 +1162,7 @@ def start_return_fraud(book: ScenarioBook, sim: Simulation, inc: Incident, day: 
         if not found:
             return
         holder, prod = found[rng.randrange(len(found))]
-        pkgs = book.take(sim, holder, prod, rng.randint(1, 2), remove=False)
+        pkgs = sim.copies(book.take(sim, holder, prod, rng.randint(1, 2), remove=False))
         inc.variant = "returns serials sold to another pharmacy"
     else:
         prod = rng.choice(_retail_products(sim, valuable=True))
@@ -1135,8 +1178,9 @@ def start_return_fraud(book: ScenarioBook, sim: Simulation, inc: Incident, day: 
         sim, inc, p.idx, w, pkgs, kind="return", disposition="returned", role="return", recv_role="return_receive"
     )
     sh.label_restock = inc.label("restock", sim.transfer_key(sh))
+    inc.involve(pkgs)
     for pid in pkgs:
-        sim.watch_ship[pid] = inc
+        sim.watch_ship[pid] = (inc, w)
     sim.ship(sh, day, sim.t_at(p, day, 12.0, 18.0))
 
 

@@ -13,8 +13,10 @@ import pytest
 
 from provenance.epcis.identifiers import gs1_check_digit
 from simulator.generate import generate
+from simulator.scenarios import parse_scenarios
 
 SEED = 7
+BUSY_SEEDS = (305, 367, 11)  # 367 once sent one package twice in a shipment (KeyError in check_resale)
 
 
 def key_of(uri: str) -> tuple[str, ...]:
@@ -164,3 +166,17 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny(tiny_dir: Path) -> Run:
     return read_run(tiny_dir)
+
+
+def busy_scenarios(rate_scale: float = 20.0) -> str:
+    """Every scenario at many times its default rate (as ``simulate --rate-scale``)."""
+    knobs = parse_scenarios("all", rate_scale=rate_scale)
+    return ",".join(f"{n}:rate={k.rate}:subtlety={k.subtlety}:camouflage={k.camouflage}" for n, k in knobs.items())
+
+
+@pytest.fixture(scope="session", params=BUSY_SEEDS, ids=lambda s: f"busy{s}")
+def busy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Tiny runs with every scenario at 20 times its rate: many incidents, overlapping in the same network."""
+    out = tmp_path_factory.mktemp("busy") / str(request.param)
+    generate(seed=request.param, scale="tiny", out_dir=out, scenarios=busy_scenarios())
+    return read_run(out)

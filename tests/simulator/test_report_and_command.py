@@ -87,3 +87,16 @@ def test_the_geography_extract_is_small_real_and_nameless() -> None:
         assert "name" not in header
         assert "dea" not in header
     assert "ODbL" in (DATA_DIR / "README.md").read_text()
+
+
+@pytest.mark.parametrize("seed", [305, 367])
+def test_simulate_with_every_scenario_at_twenty_times_its_rate_runs_to_the_end(seed: int, tmp_path: Path) -> None:
+    # 367 once failed with a KeyError in check_resale: one package picked twice into a shipment
+    stdout = StringIO()
+    call_command(
+        "simulate", "--seed", str(seed), "--scale", "tiny", "--rate-scale", "20", "--out", str(tmp_path), stdout=stdout
+    )
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["incidents"]) > 5 * len(SCENARIOS)
+    assert manifest["counts"]["labelled_events"] == len((tmp_path / "labels.jsonl").read_text().splitlines())
+    assert "events/s" in stdout.getvalue()

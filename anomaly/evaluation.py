@@ -118,6 +118,7 @@ def run_evaluation(
     test_from: float = 0.6,
     models: str = "all",
     loso: bool = True,
+    loso_gnn_epochs: int = 0,
     max_epochs: int | None = None,
     log: Log = print,
 ) -> dict[str, Any]:
@@ -176,7 +177,11 @@ def run_evaluation(
     y_all = np.concatenate(pooled_y)
     sc_all = np.concatenate(pooled_sc)
     summary = _summarise(per_seed, {m: np.concatenate(v) for m, v in pooled_s.items()}, y_all, sc_all)
-    loso_result = _leave_one_scenario_out(networks, val_networks, test_sets, test_from, cfg, log) if loso else {}
+    loso_result = (
+        _leave_one_scenario_out(networks, val_networks, test_sets, test_from, cfg, log, gnn_epochs=loso_gnn_epochs)
+        if loso
+        else {}
+    )
     production = _choose_production(summary)
     report = {
         "protocol": {
@@ -189,6 +194,8 @@ def run_evaluation(
             "split": "by time within each network; test networks never seen in training",
             "label_free_fit": "each test network's own past (t < cut), no labels",
             "label_free_flag_share": LABEL_FREE_FLAG_SHARE,
+            "simulator_code": _simulator_code(),
+            "feature_code": _feature_code(),
             "operating_point": f"threshold from the training networks' validation period at precision "
             f">= {cfg.target_precision} and <= {cfg.max_false_flag_rate * 1000:g} false flags per 1,000",
             "config": cfg.as_dict(),
@@ -212,6 +219,18 @@ def run_evaluation(
     (out_dir / "evaluation.md").write_text(render_markdown(report))
     log(f"report: {out_dir / 'evaluation.md'} ({report['seconds']:.0f}s); production scorer: {production['model']}")
     return report
+
+
+def _simulator_code() -> str:
+    from anomaly.datasets import simulator_code_version
+
+    return simulator_code_version()
+
+
+def _feature_code() -> str:
+    from anomaly.datasets import feature_version
+
+    return feature_version()
 
 
 def _json_default(o: Any) -> Any:
@@ -313,9 +332,18 @@ def _summarise(
 
 
 def _leave_one_scenario_out(
-    networks: list, val_networks: list | None, test_sets: list[Dataset], test_from: float, cfg: TrainConfig, log: Log
+    networks: list,
+    val_networks: list | None,
+    test_sets: list[Dataset],
+    test_from: float,
+    cfg: TrainConfig,
+    log: Log,
+    gnn_epochs: int = 0,
 ) -> dict[str, Any]:
-    """Retrain LightGBM (with history) without one scenario's positives; its recall on that scenario when tested."""
+    """Retrain LightGBM (with history) without one scenario's positives; its recall on that scenario when tested.
+    With ``gnn_epochs``, the GNN too (for that many epochs at most: a full retraining per scenario is long)."""
+    import dataclasses
+
     from anomaly.ml.baselines import LightGBMScorer
     from anomaly.ml.train import _split_by_time, _usable
 
@@ -368,7 +396,43 @@ def _leave_one_scenario_out(
             "auprc_vs_clean_mean": _nan(float(np.mean(auprcs))) if auprcs else None,
         }
         log(f"  leave-one-scenario-out {sc}: recall {out[sc]['recall']} on {n} positives")
-    return {"model": "lightgbm_all", "scenarios": out}
+        if gnn_epochs:
+            out[sc]["gnn"] = _loso_gnn(parts, sc, test_sets, test_from, dataclasses.replace(cfg, max_epochs=gnn_epochs))
+            log(f"  leave-one-scenario-out {sc}, GNN: recall {out[sc]['gnn']['recall']}")
+    return {"model": "lightgbm_all", "gnn_epochs": gnn_epochs, "scenarios": out}
+
+
+def _loso_gnn(parts: list, sc: str, test_sets: list[Dataset], test_from: float, cfg: TrainConfig) -> dict[str, Any]:
+    """The GNN retrained with the scenario's positives taken out of its targets (the transfers stay in the graph:
+    they are ledger entries, and no label of theirs is read)."""
+    from anomaly.ml.train import train_gnn
+
+    def without(arrays: dict, edges: np.ndarray) -> np.ndarray:
+        return edges[arrays["scenario"][edges] != sc]
+
+    fit = [(a, without(a, f)) for a, f, _v in parts if len(f)]
+    val = [(a, without(a, v)) for a, _f, v in parts if len(v)]
+    gnn = train_gnn(fit, val, cfg, log=lambda _m: None)
+    y_val = np.concatenate([a["label"][e] for a, e in val]).astype(np.int64)
+    s_val = np.concatenate([gnn.score(a, e) for a, e in val])
+    thr = M.threshold_for_precision(y_val, s_val, cfg.target_precision, max_fpr=cfg.max_false_flag_rate)
+    k = n = 0
+    auprcs = []
+    for ds in test_sets:
+        test = np.flatnonzero(ds.after(test_from))
+        s = np.where(ds.arrays["retracted"][test], 0.0, gnn.score(ds.arrays, test))
+        m = (ds.arrays["scenario"][test] == sc) & (ds.y[test] == 1)
+        k += int(((s >= thr) & m).sum())
+        n += int(m.sum())
+        keep = (ds.y[test] == 0) | m
+        if m.sum():
+            auprcs.append(M.auprc(ds.y[test][keep], s[keep]))
+    lo, hi = M.wilson(k, n)
+    return {
+        "recall": _nan(k / n) if n else None,
+        "wilson95": [_nan(lo), _nan(hi)],
+        "auprc_vs_clean_mean": _nan(float(np.mean(auprcs))) if auprcs else None,
+    }
 
 
 def _choose_production(summary: dict[str, Any]) -> dict[str, Any]:
@@ -463,7 +527,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Generated by `python manage.py evaluate --seeds {','.join(map(str, p['test_seeds']))} "
         f"--train-seeds {','.join(map(str, p['train_seeds']))} --train-rate-scale {p['train_rate_scale']:g} "
-        f"--val-seeds {','.join(map(str, p['val_seeds']))} --scale {p['scale']}` "
+        f"--val-seeds {','.join(map(str, p['val_seeds']))} --scale {p['scale']}"
+        + (f" --loso-gnn-epochs {report['loso']['gnn_epochs']}" if (report.get("loso") or {}).get("gnn_epochs") else "")
+        + "` "
         f"in {report['seconds']:.0f} s on this machine. Figures are means over the {len(p['test_seeds'])} held-out "
         "networks with 95% t-intervals across networks (±); per-scenario intervals are Wilson intervals over the "
         "pooled incidents' transfers.",
@@ -480,6 +546,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Label-free models fit on each test network's own earlier part, without labels, and flag its most "
         f"unusual {p['label_free_flag_share']:.1%}.",
         f"- Operating point: {p['operating_point']}. Rules flag on any hit.",
+        f"- Labels are the simulator's ground truth (simulator code `{p.get('simulator_code', '?')}`, feature code "
+        f"`{p.get('feature_code', '?')}`): figures from another simulator version are not comparable.",
         "",
         "## All models side by side",
         "",
@@ -538,18 +606,26 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
         lines.append("| " + " | ".join(row) + " |")
     if report.get("loso"):
-        lines += [
-            "",
-            "## Leave one scenario out (LightGBM with history, retrained without the scenario)",
-            "",
-            "| held-out scenario | positives | recall at op. [Wilson 95%] | AUPRC vs clean transfers |",
-            "|---|---|---|---|",
-        ]
-        for sc, v in report["loso"]["scenarios"].items():
+        gnn_epochs = report["loso"].get("gnn_epochs") or 0
+        title = "LightGBM with history" + (f" and the GNN ({gnn_epochs} epochs at most)" if gnn_epochs else "")
+        head = "| held-out scenario | positives | LightGBM recall at op. [Wilson 95%] | LightGBM AUPRC vs clean |"
+        rule = "|---|---|---|---|"
+        if gnn_epochs:
+            head += " GNN recall at op. [Wilson 95%] | GNN AUPRC vs clean |"
+            rule += "---|---|"
+        lines += ["", f"## Leave one scenario out ({title}, retrained without the scenario)", "", head, rule]
+
+        def cells(v: dict[str, Any]) -> str:
             lo, hi = v["wilson95"]
             rec = "n/a" if v["recall"] is None else f"{v['recall']:.2f} [{lo:.2f}, {hi:.2f}]"
             au = "n/a" if v["auprc_vs_clean_mean"] is None else f"{v['auprc_vs_clean_mean']:.3f}"
-            lines.append(f"| {sc} | {v['positives']} | {rec} | {au} |")
+            return f"{rec} | {au}"
+
+        for sc, v in report["loso"]["scenarios"].items():
+            text = f"| {sc} | {v['positives']} | {cells(v)} |"
+            if gnn_epochs and "gnn" in v:
+                text += f" {cells(v['gnn'])} |"
+            lines.append(text)
     if prod["model"] in s:
         fps = s[prod["model"]]["false_flags_by_lookalike"]
         if fps:

@@ -20,6 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from anomaly.rules import RULES
+
+RULE_CODES = tuple(RULES)
+
 INACTIVE = frozenset({"dispensed", "decommissioned", "destroyed", "stolen"})
 STATE_BY_STEP = {
     "commissioning": "active",
@@ -124,6 +128,9 @@ CREATE_FEATURES = [
     "h_rule_hits",
     "c_sibling_hits",
     "c_sibling_unknown_frac",
+    "c_frac_intercepted",
+    "c_intercepted_days_log",
+    "c_sibling_tainted_frac",
 ]
 RECEIPT_FEATURES = [
     "r_received",
@@ -143,6 +150,10 @@ RECEIPT_FEATURES = [
     "r_rule_hits",
     "r_sibling_hits",
     "r_sibling_unknown_frac",
+    "r_frac_intercepted",
+    "r_surfaced_elsewhere",
+    "r_voided",
+    "r_overtaken",
 ]
 # Neighbour aggregates (GADBench's XGBGraph recipe, time-respecting): mean and max of these creation features
 # over the earlier transfers into the sender (where its goods came from), into the receiver (who else sells to
@@ -152,6 +163,7 @@ AGG_SOURCE = [
     "c_frac_uncommissioned",
     "c_frac_inactive",
     "c_frac_custody_conflict",
+    "c_frac_intercepted",
     "c_frac_lot_mismatch",
     "c_lot_recalled",
     "c_lot_expired",
@@ -166,7 +178,9 @@ AGG_GROUPS = ("src_in", "dst_in", "lot")
 AGG_FEATURES = [f"a_{g}_{stat}_{name[2:]}" for g in AGG_GROUPS for stat in ("mean", "max") for name in AGG_SOURCE] + [
     f"a_{g}_count_log" for g in AGG_GROUPS
 ]
-FEATURES = CREATE_FEATURES + RECEIPT_FEATURES + AGG_FEATURES
+# One indicator per deterministic rule, as the transfer's hits stand now (rules are features of every model).
+RULE_FEATURES = [f"k_{code}" for code in RULE_CODES]
+FEATURES = CREATE_FEATURES + RECEIPT_FEATURES + AGG_FEATURES + RULE_FEATURES
 N_CREATE = len(CREATE_FEATURES)
 N_RECEIPT = len(RECEIPT_FEATURES)
 N_FEATURES = len(FEATURES)
@@ -174,7 +188,9 @@ _CI = {name: i for i, name in enumerate(CREATE_FEATURES)}
 _RI = {name: i for i, name in enumerate(RECEIPT_FEATURES)}
 _AGG_IDX = np.array([_CI[name] for name in AGG_SOURCE])
 _A0 = N_CREATE + N_RECEIPT
-OWN_FEATURES = [f for f in FEATURES if f.startswith(("c_", "r_"))]  # the transfer itself, no history
+_K0 = _A0 + len(AGG_FEATURES)
+_KI = {code: _K0 + i for i, code in enumerate(RULE_CODES)}
+OWN_FEATURES = [f for f in FEATURES if f.startswith(("c_", "r_", "k_"))]  # the transfer itself, no history
 
 
 def kind_of(kind: str) -> str:
@@ -259,6 +275,7 @@ class _Serial:
         "lot",
         "prior",
         "recommissioned",
+        "ship_event",
         "status",
         "t",
         "taint",
@@ -279,6 +296,7 @@ class _Serial:
         self.xy: tuple[float, float] | None = None
         self.t: float | None = None
         self.inactive_by: str | None = None
+        self.ship_event: str | None = None  # the shipping event that moved it, until it is received
 
 
 class _Lot:
@@ -428,6 +446,7 @@ class LedgerReplay:
         self.product_in: dict[tuple[str, str], list] = {}  # (receiver, gtin) -> [14-day window, total, first t]
         self.kind_product_in: dict[tuple[str, str], list[float]] = {}
         self.band_transit: dict[int, list[float]] = {}  # distance band -> [n, sum log transit h]
+        self.lane_received: dict[tuple[str, str], float] = {}  # lane -> ship time of its latest received shipment
         self.records: dict[int, TransferRecord] = {}
         self.order: list[int] = []  # transfer ids in creation order (edge index)
         self.changed: set[int] = set()
@@ -438,6 +457,7 @@ class LedgerReplay:
         self.undo: dict[str, tuple[float, list[tuple[str, tuple]]]] = {}
         self._undo_pruned_at = 0.0
         self.pending_unknown: dict[str, list[int]] = {}  # serial seen uncommissioned -> transfers it was in
+        self.surfaced_by: dict[str, list[tuple[int, int]]] = {}  # event -> (transfer, packs) it showed taken
         self.agg_in: dict[str, list] = {}  # party -> [count, sum, max] of AGG_SOURCE over transfers into it
         self.agg_lot: dict[tuple[str, str], list] = {}
         self._dirty: set[int] = set()
@@ -468,7 +488,9 @@ class LedgerReplay:
                 if lot is not None:
                     state = self.lots.setdefault(lot, _Lot())
                     state.recalled_t = state.recalled_t if state.recalled_t is not None else event.t
-        if step == "shipping" or step in ("receiving", "accepting") or event.creates or event.receives:
+        if step == "void_shipping":
+            self._void(event)
+        elif step == "shipping" or step in ("receiving", "accepting") or event.creates or event.receives:
             self._custody(event)
         elif step in STATE_BY_STEP:
             status = STATE_BY_STEP[step]
@@ -502,6 +524,10 @@ class LedgerReplay:
             if rec is not None and not rec.retracted:
                 rec.retracted = True
                 self._touch(tid)
+        for tid, n in self.surfaced_by.pop(event.retracts, ()):
+            rec = self.records.get(tid)
+            if rec is not None:
+                self._set_surfaced(rec, rec.facts.get("surfaced_elsewhere", 0) - n)
         entry = self.undo.pop(event.retracts, None)
         if entry is None:
             return
@@ -510,6 +536,33 @@ class LedgerReplay:
             s = self.serials.get(sgtin)
             if s is not None and s.t == when:  # untouched since the retracted event
                 s.custodian, s.prior, s.status, s.xy, s.t = before
+
+    def _void(self, event: Event) -> None:
+        """A void_shipping event: the shipment never left, so its packs stay with the shipper and its transfers are
+        closed (neither overdue nor a sign that someone else took them)."""
+        voided: set[str] = set()
+        for sgtin in self._contents(event):
+            s = self.serials.get(sgtin)
+            if s is None or s.status != "in_transit" or not s.ship_event:
+                continue
+            voided.add(s.ship_event)
+            s.custodian = s.prior[-1] if s.prior else (event.actor if event.actor != UNKNOWN else s.custodian)
+            s.prior = s.prior[:-1]
+            s.status = "received"
+            s.ship_event = None
+        r = N_CREATE + _RI["r_voided"]
+        for eid in voided:
+            for tid in self.transfers_of_event.get(eid, ()):
+                rec = self.records.get(tid)
+                if rec is None or rec.seq_receive is not None:
+                    continue
+                rec.facts["voided"] = 1.0
+                rec.x[r] = 1.0
+                rec.open_days = 0.0
+                rec.x[N_CREATE + _RI["r_open_days"]] = 0.0
+                rec.x[N_CREATE + _RI["r_overdue_vs_lane"]] = 0.0
+                rec.facts.pop("open_days", None)
+                self._rehit(rec)
 
     def _remember(self, event: Event, snapshots: list[tuple[str, tuple]]) -> None:
         self.undo[event.event_id] = (event.t, snapshots)
@@ -522,7 +575,7 @@ class LedgerReplay:
         changed = []
         for tid in self.order:
             rec = self.records[tid]
-            if rec.seq_receive is not None or rec.ship_t is None:
+            if rec.seq_receive is not None or rec.ship_t is None or rec.facts.get("voided"):
                 continue
             days = max(0.0, as_of - rec.ship_t)
             if int(days) > int(rec.open_days):
@@ -600,6 +653,7 @@ class LedgerReplay:
         rec.facts["uncommissioned_serials"] = left
         rec.x[_CI["c_frac_uncommissioned"]] = left / n
         rec.hits = self.rules(rec.facts)
+        _hit_features(rec)
         self._touch(tid)
 
     def _lot_made(self, gtin: str, lot: str, event: Event, who: str, qty: float) -> None:
@@ -671,6 +725,10 @@ class LedgerReplay:
                     "unknown": [],
                     "tainted": 0,
                     "serials": [],
+                    "intercepted": 0,
+                    "intercepted_days": 0.0,
+                    "intercepted_overdue": 0,
+                    "intercepted_from": {},  # shipping event -> its packs taken here, overdue
                 }
             f["n"] += 1
             f["serials"].append(s)
@@ -689,16 +747,32 @@ class LedgerReplay:
             if s.status in INACTIVE and not (receiving and s.inactive_by == receiver):
                 f["inactive"] += 1
             consistent = True
-            if s.custodian is not None and sender != UNKNOWN:
-                allowed = (sender, receiver) if receiving else (sender,)
-                if s.custodian not in allowed:
-                    consistent = False
-                    f["conflict"] += 1
-                    # Upstream custodians with a missing shipment are common (a gap in reporting); a pack last
-                    # held by a dispenser, or already sold, turning up elsewhere is what clones look like.
-                    held_by = self.parties.get(s.custodian)
-                    if (held_by is not None and held_by.kind in ("dispenser", "hospital")) or s.status in INACTIVE:
-                        f["strong_conflict"] += 1
+            allowed = (sender, receiver) if receiving else (sender,)
+            shipper = s.prior[-1] if s.prior else None
+            if (
+                s.status == "in_transit"
+                and s.ship_event
+                and s.custodian not in (*allowed, None)
+                and shipper not in allowed
+            ):
+                # Its last shipment went to someone else and was never received, and now a third party moves it:
+                # what theft looks like (shipped, never received, surfacing elsewhere). A missing receipt alone
+                # does not (the consignee that ships on is the custodian), nor a shipper that ships its goods again.
+                days = event.t - (s.t if s.t is not None else event.t)
+                f["intercepted"] += 1
+                f["intercepted_days"] = max(f["intercepted_days"], days)
+                if days * 24.0 > self._overdue_h(shipper, s.custodian):
+                    f["intercepted_overdue"] += 1
+                    taken = f["intercepted_from"]
+                    taken[s.ship_event] = taken.get(s.ship_event, 0) + 1
+            if s.custodian is not None and sender != UNKNOWN and s.custodian not in allowed:
+                consistent = False
+                f["conflict"] += 1
+                # Upstream custodians with a missing shipment are common (a gap in reporting); a pack last
+                # held by a dispenser, or already sold, turning up elsewhere is what clones look like.
+                held_by = self.parties.get(s.custodian)
+                if (held_by is not None and held_by.kind in ("dispenser", "hospital")) or s.status in INACTIVE:
+                    f["strong_conflict"] += 1
             if s.recommissioned:
                 f["recommissioned"] += 1
             if s.lot and s.last_lot != s.lot:
@@ -716,6 +790,7 @@ class LedgerReplay:
                 s.prior = (*s.prior[-3:], s.custodian)
             s.custodian = receiver if receiver != UNKNOWN else s.custodian
             s.status = "received" if receiving else "in_transit"
+            s.ship_event = None if receiving or receiver == UNKNOWN else (event.event_id or None)
             s.xy = here or s.xy
             s.t = event.t
         if snapshots and event.event_id:
@@ -759,11 +834,47 @@ class LedgerReplay:
             touched.append((rec, True))
         if len(touched) > 1:
             self._siblings(touched, facts_by_gtin)
+        surfaced: dict[str, int] = {}
+        for f in facts_by_gtin.values():
+            for eid, k in f["intercepted_from"].items():
+                surfaced[eid] = surfaced.get(eid, 0) + k
+        for eid, n in surfaced.items():
+            if eid != event.event_id:
+                self._surfaced(eid, n, by=event.event_id)
+
+    def _surfaced(self, event_id: str, n: int, *, by: str) -> None:
+        """Packs of an earlier shipment, never received, were just moved by a third party: every transfer of that
+        shipment is rescored with it (as a sweep would, from what the ledger holds now; no look-ahead)."""
+        for tid in self.transfers_of_event.get(event_id, ()):
+            rec = self.records.get(tid)
+            if rec is None or rec.seq_receive is not None:
+                continue
+            self._set_surfaced(rec, rec.facts.get("surfaced_elsewhere", 0) + n)
+            if by:
+                self.surfaced_by.setdefault(by, []).append((tid, n))
+
+    def _set_surfaced(self, rec: TransferRecord, n: float) -> None:
+        if n > 0:
+            rec.facts["surfaced_elsewhere"] = n
+        else:
+            rec.facts.pop("surfaced_elsewhere", None)
+        rec.x[N_CREATE + _RI["r_surfaced_elsewhere"]] = 1.0 if n > 0 else 0.0
+        self._rehit(rec)
+
+    def _rehit(self, rec: TransferRecord) -> None:
+        """Rules again on a transfer whose facts changed after its own events (a later entry told more about it)."""
+        before = set(rec.hits)
+        rec.hits = self.rules(rec.facts)
+        _hit_features(rec)
+        rec.x[N_CREATE + _RI["r_rule_hits"]] += len(set(rec.hits) - before)
+        self._touch(rec.id)
 
     def _siblings(self, touched: list[tuple[TransferRecord, bool]], facts: dict[tuple[str, str], dict]) -> None:
         """Transfers of one event share its fate: fakes mixed with genuine packs make the genuine lot suspect too."""
         unknown = sum(f["uncommissioned"] + f["inactive"] + f["strong_conflict"] for f in facts.values())
         total = max(sum(f["n"] for f in facts.values()), 1)
+        # packs that travelled in a suspicious transfer before (or were taken in transit), anywhere in the event
+        tainted = min(sum(f["tainted"] + f["intercepted"] for f in facts.values()) / total, 1.0)
         hits = [len(rec.hits) for rec, _ in touched]
         for i, (rec, at_receipt) in enumerate(touched):
             others = sum(hits) - hits[i]
@@ -773,6 +884,7 @@ class LedgerReplay:
             else:
                 rec.x[_CI["c_sibling_hits"]] = others
                 rec.x[_CI["c_sibling_unknown_frac"]] = unknown / total
+                rec.x[_CI["c_sibling_tainted_frac"]] = tainted
 
     def _party(self, key: str) -> Party:
         p = self.parties.get(key)
@@ -815,7 +927,13 @@ class LedgerReplay:
             x[c["c_frac_recommissioned"]] = sf["recommissioned"] / n
             x[c["c_frac_returned_to_prior"]] = sf["returned_to_prior"] / n
             x[c["c_frac_tainted"]] = sf["tainted"] / n
+            x[c["c_frac_intercepted"]] = sf["intercepted"] / n
+            x[c["c_intercepted_days_log"]] = math.log1p(sf["intercepted_days"])
             facts["tainted_serials"] = sf["tainted"]
+            if sf["intercepted"]:
+                facts["intercepted_serials"] = sf["intercepted"]
+                facts["intercepted_overdue_serials"] = sf["intercepted_overdue"]
+                facts["intercepted_days"] = round(sf["intercepted_days"], 1)
             x[c["c_serial_speed_log"]] = math.log1p(sf["speed"])
             x[c["c_serial_backwards_h"]] = min(sf["backwards_h"], 72.0)
             facts.update(
@@ -972,6 +1090,7 @@ class LedgerReplay:
             hits=hits,
             event_ids=[event.event_id],
         )
+        _hit_features(rec)
         self.records[stub.id] = rec
         self.order.append(stub.id)
         self._touch(stub.id)
@@ -1108,6 +1227,8 @@ class LedgerReplay:
                 band = self.band_transit.setdefault(self._band(km), [0.0, 0.0])
                 band[0] += 1
                 band[1] += math.log1p(transit_h)
+            lane = (rec.from_key, rec.to_key)
+            self.lane_received[lane] = max(self.lane_received.get(lane, ship_t), ship_t)
             hb = self.history.get(rec.to_key)
             if hb is not None and stub.receive_seq is not None and stub.ship_seq is not None:
                 hb.in_received += 1
@@ -1118,6 +1239,12 @@ class LedgerReplay:
             x[r["r_frac_custody_conflict"]] = sf["conflict"] / n
             x[r["r_serial_speed_log"]] = math.log1p(sf["speed"])
             x[r["r_frac_tainted"]] = sf["tainted"] / n
+            x[r["r_frac_intercepted"]] = sf["intercepted"] / n
+            if sf["intercepted"]:
+                rec.facts["receipt_intercepted_serials"] = sf["intercepted"]
+                rec.facts["receipt_intercepted_overdue_serials"] = sf["intercepted_overdue"]
+                days = round(sf["intercepted_days"], 1)
+                rec.facts["intercepted_days"] = max(rec.facts.get("intercepted_days", 0), days)
             rec.facts["receipt_custody_conflicts"] = sf["conflict"]
             rec.facts["receipt_strong_custody_conflicts"] = sf["strong_conflict"]
             # what is known now about the serials replaces what was known at shipment (late commissioning uploads)
@@ -1127,6 +1254,7 @@ class LedgerReplay:
             rec.facts["serial_backwards_h"] = max(rec.facts.get("serial_backwards_h", 0.0), round(sf["backwards_h"], 2))
         before = set(rec.hits)
         rec.hits = self.rules(rec.facts)
+        _hit_features(rec)
         if sf and len(rec.hits) > len(before):
             for serial in sf["serials"]:
                 serial.taint += len(rec.hits) - len(before)
@@ -1141,10 +1269,22 @@ class LedgerReplay:
         if norm is not None:
             rec.x[r["r_overdue_vs_lane"]] = math.log1p(rec.open_days * 24.0) - norm
         rec.facts["open_days"] = round(rec.open_days, 1)
+        # a later shipment on the same lane has arrived and been recorded, this one has not: it is not just late
+        later = self.lane_received.get((rec.from_key, rec.to_key))
+        overtaken = later is not None and rec.ship_t is not None and later > rec.ship_t + 1.0 / 24
+        rec.x[r["r_overtaken"]] = 1.0 if overtaken else 0.0
 
     @staticmethod
     def _band(km: float) -> int:
         return -1 if km < 0 else min(int(km // 250), 12)
+
+    def _overdue_h(self, shipper: str | None, consignee: str | None) -> float:
+        """Hours after which a shipment on this lane is overdue: twice its usual transit time, at least a day;
+        three days on a lane with no received shipment yet."""
+        pair = self.pairs.get((shipper or "", consignee or ""))
+        if pair is not None and pair[3] >= 1:
+            return max(24.0, 2.0 * math.expm1(pair[4] / pair[3]))
+        return 72.0
 
     def _lane_norm(self, a: str, b: str, km: float) -> float | None:
         pair = self.pairs.get((a, b))
@@ -1168,7 +1308,7 @@ class LedgerReplay:
         capture costs what changed, not the whole graph (views of growing buffers; copy before keeping)."""
         st = self._store
         n = len(self.order)
-        if n > st["cap"]:
+        if n > st["cap"] or not st["cap"]:  # (an empty ledger still has empty arrays)
             cap = max(1024, 2 * n)
             for name, dtype, width in _EDGE_COLUMNS:
                 old = st.get(name)
@@ -1208,6 +1348,14 @@ class LedgerReplay:
         out = {name: st[name][:n] for name, _dtype, _width in _EDGE_COLUMNS}
         out.update(party_static=party_kind, n_parties=np.array(len(node_of)), n_lots=np.array(len(lot_of)))
         return out
+
+
+def _hit_features(rec: TransferRecord) -> None:
+    rec.x[_K0:] = 0.0
+    for code in rec.hits:
+        i = _KI.get(code)
+        if i is not None:
+            rec.x[i] = 1.0
 
 
 _EDGE_COLUMNS = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anomaly.ml.replay import N_CREATE, N_RECEIPT
+from anomaly.ml.replay import N_CREATE, N_RECEIPT, RULE_FEATURES
 
 TIME_FREQS = np.array([1.0 / (2.0**k) for k in range(-1, 7)], dtype=np.float32)  # periods from 0.5 to 64 days
 TIME_DIM = len(TIME_FREQS)
@@ -94,6 +94,8 @@ def snapshot(
         late = arrays["seq_receive"][msg]
         unknown = (late < 0) | (late >= cutoff_seq)
         attr[unknown, N_CREATE : N_CREATE + N_RECEIPT] = 0.0
+        # rule hits as they stand now may come from that receipt, or from later news (packs surfacing elsewhere)
+        attr[unknown, x.shape[1] - len(RULE_FEATURES) :] = 0.0
     age = (cutoff_t - t[msg]).astype(np.float32)
     time_enc = np.cos(age[:, None] * TIME_FREQS[None, :]) if len(msg) else np.zeros((0, TIME_DIM), np.float32)
     msg_attr = np.hstack([attr, time_enc.astype(np.float32)])

@@ -127,3 +127,74 @@ def test_the_gnn_trains_on_a_gpu(reviewed, model_dir):
 
     assert torch.cuda.is_available()
     assert "Registered" in train("--components", "gnn")
+
+
+def _cached_network(folder, *, code: str, output: str) -> None:
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "ledger.sqlite3").write_bytes(b"a loaded ledger")
+    (folder / "simulator_version").write_text(json.dumps({"code": code, "output": output}))
+
+
+def _simulator_writes(monkeypatch, content: bytes) -> list[list[str]]:
+    """Stands in for `manage.py simulate --out DIR`: writes ``content`` as the simulator's output."""
+    from pathlib import Path
+
+    from anomaly import datasets
+
+    calls: list[list[str]] = []
+
+    def run(command, env, tag, log, *, check):
+        calls.append(command)
+        out = Path(command[command.index("--out") + 1])
+        (out / "documents").mkdir(parents=True, exist_ok=True)
+        (out / "documents" / "0000001.json").write_bytes(content)
+        (out / "speed.json").write_text(str(len(calls)))  # differs between identical runs, as the real one
+        return True
+
+    monkeypatch.setattr(datasets, "_run", run)
+    return calls
+
+
+def test_a_cached_network_is_kept_while_the_simulators_output_is_unchanged(tmp_path, monkeypatch):
+    from anomaly import datasets
+
+    reference = tmp_path / "reference"
+    _simulator_writes(monkeypatch, b"same events")
+    datasets._run(["simulate", "--out", str(reference)], {}, "t", None, check=True)
+    folder = tmp_path / "tiny-1"
+    _cached_network(folder, code="older code", output=datasets.simulator_output_version(reference))
+
+    assert datasets._loaded_network_is_current(folder, ["simulate"], {}, "t", None)
+    import json
+
+    stamp = json.loads((folder / "simulator_version").read_text())
+    assert stamp["code"] == datasets.simulator_code_version()  # next time, no regeneration at all
+    calls = _simulator_writes(monkeypatch, b"other events")
+    assert datasets._loaded_network_is_current(folder, ["simulate"], {}, "t", None)
+    assert calls == []
+
+
+def test_a_cached_network_from_a_simulator_with_other_output_is_rebuilt(tmp_path, monkeypatch):
+    from anomaly import datasets
+
+    folder = tmp_path / "tiny-1"
+    _cached_network(folder, code="older code", output="digest of what the old simulator wrote")
+    calls = _simulator_writes(monkeypatch, b"events with corrected labels")
+    assert not datasets._loaded_network_is_current(folder, ["simulate"], {}, "t", None)
+    assert len(calls) == 1
+    legacy = tmp_path / "tiny-2"  # loaded before networks were stamped with the simulator's version
+    legacy.mkdir()
+    (legacy / "loaded.ok").write_text("")
+    (legacy / "db.sqlite3").write_bytes(b"")
+    assert not datasets._loaded_network_is_current(legacy, ["simulate"], {}, "t", None)
+
+
+def test_a_new_deployment_with_an_empty_ledger_has_an_empty_graph():
+    from anomaly import rules
+    from anomaly.ml.replay import FEATURES, LedgerReplay
+
+    arrays = LedgerReplay(parties={}, rules=rules.check, lot_owner=lambda _gtin: None).edge_arrays()
+    assert arrays["x"].shape == (0, len(FEATURES))
+    assert len(arrays["transfer_id"]) == 0

@@ -208,3 +208,71 @@ def test_a_pack_held_upstream_is_a_gap_but_one_held_by_a_pharmacy_is_a_clone(ali
     hits = hits_by_lot()
     assert hits[f"{CAROL_GLN}>{BOB_GLN}:L1"] == []
     assert hits[f"{CAROL_GLN}>{ALICE_GLN}:L1"] == ["serial_two_custodians"]
+
+
+def test_packs_taken_in_transit_and_sold_by_a_third_party_are_intercepted(alice, bob, carol, capture):
+    p = packs(3)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))  # never received by Bob
+    capture(carol.client, f.shipping(CAROL_GLN, ALICE_GLN, p[:2], when=day(12)))  # ten days later, at Carol
+    hits = hits_by_lot()
+    assert "serial_intercepted" in hits[f"{CAROL_GLN}>{ALICE_GLN}:L1"]
+    # the shipment Bob never received is rescored with what surfaced: it was diverted
+    assert "shipment_diverted" in hits[f"{ALICE_GLN}>{BOB_GLN}:L1"]
+    assert "serial_intercepted" in rules.FLAGGING
+
+
+def test_a_consignee_that_ships_on_without_recording_its_receipt_intercepts_nothing(alice, bob, carol, capture):
+    p = packs(3)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, CAROL_GLN, p, when=day(2)))  # Carol never records the receipt
+    capture(carol.client, f.shipping(CAROL_GLN, BOB_GLN, p, when=day(12)))
+    hits = hits_by_lot()
+    assert hits[f"{CAROL_GLN}>{BOB_GLN}:L1"] == []
+    assert hits[f"{ALICE_GLN}>{CAROL_GLN}:L1"] == []
+
+
+def test_packs_taken_over_within_the_lanes_transit_time_are_a_feature_not_a_flag(alice, bob, carol, capture):
+    p = packs(2)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))
+    capture(carol.client, f.shipping(CAROL_GLN, ALICE_GLN, p, when=day(3)))  # a day later: not yet overdue
+    from anomaly.graph import shipment_graph
+    from anomaly.ml.replay import FEATURES
+
+    hits = hits_by_lot()
+    assert "serial_intercepted" not in hits[f"{CAROL_GLN}>{ALICE_GLN}:L1"]
+    t = Transfer.objects.get(from_party__endswith=CAROL_GLN)
+    assert shipment_graph().record(t.id).x[FEATURES.index("c_frac_intercepted")] == 1.0
+
+
+def test_a_voided_shipment_is_neither_overdue_nor_diverted(alice, bob, carol, capture):
+    p = packs(2)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))
+    void = f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2, 11))
+    void.update(bizStep="void_shipping", disposition="sellable_accessible")
+    capture(alice.client, void)
+    capture(alice.client, f.shipping(ALICE_GLN, CAROL_GLN, p, when=day(9)))  # Alice sells them to Carol instead
+    from anomaly.graph import shipment_graph
+    from anomaly.ml.replay import FEATURES
+
+    hits = hits_by_lot()
+    assert hits[f"{ALICE_GLN}>{BOB_GLN}:L1"] == []
+    assert hits[f"{ALICE_GLN}>{CAROL_GLN}:L1"] == []
+    graph = shipment_graph()
+    graph.age()
+    voided = graph.record(Transfer.objects.get(to_party__endswith=BOB_GLN).id)
+    assert voided.x[FEATURES.index("r_voided")] == 1.0
+    assert voided.x[FEATURES.index("r_open_days")] == 0.0
+
+
+def test_rule_hits_are_model_features(alice, bob, capture):
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, packs(2, "X"), when=day(2)))
+    from anomaly.graph import shipment_graph
+    from anomaly.ml.replay import FEATURES
+
+    transfers_score(trigger="test")
+    rec = shipment_graph().record(Transfer.objects.get().id)
+    on = {name for name, v in zip(FEATURES, rec.x, strict=True) if name.startswith("k_") and v}
+    assert on == {f"k_{code}" for code in rec.hits} == {"k_unknown_serial"}

@@ -57,6 +57,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--models", default="all", help="comma-separated subset of the model ladder")
         parser.add_argument("--no-loso", action="store_true", help="skip leave-one-scenario-out")
+        parser.add_argument(
+            "--loso-gnn-epochs",
+            type=int,
+            default=0,
+            help="also retrain the GNN without each scenario, for at most this many epochs (0: trees only)",
+        )
         parser.add_argument("--out", type=Path, default=None, help="where the report goes (default: docs/)")
         parser.add_argument("--data-dir", type=Path, default=None, help="cache of simulated datasets")
         parser.add_argument("--max-epochs", type=int, default=None, help="GNN epochs (default from the config)")
@@ -82,6 +88,7 @@ class Command(BaseCommand):
                 test_from=options["test_from"],
                 models=options["models"],
                 loso=not options["no_loso"],
+                loso_gnn_epochs=options["loso_gnn_epochs"],
                 max_epochs=options["max_epochs"],
                 log=self._log,
             )

@@ -315,9 +315,13 @@ _graph: ShipmentGraph | None = None
 def shipment_graph(*, to_seq: int | None = None, progress: Any = None) -> ShipmentGraph:
     """The process's graph, advanced to at least ``to_seq`` (default: the derivation watermark).
 
-    Rebuilt from the start when the ledger it replayed is no longer the one in the database (a new database)."""
+    A process starts from the latest snapshot when it fits this database and this feature code (a scoring
+    worker's restart replays only what came after it); the graph is rebuilt from the start when the ledger it
+    replayed is no longer the one in the database (a new database)."""
     global _graph
     with _lock:
+        if _graph is None:
+            _graph = snapshot_load()
         if _graph is None or not _graph.still_valid():
             started = time.monotonic()
             _graph = ShipmentGraph()
@@ -333,3 +337,91 @@ def reset() -> None:
     global _graph
     with _lock:
         _graph = None
+
+
+# ---------------------------------------------------------------------------------------------- snapshots
+#
+# A snapshot is the pickled replay state of this process's graph, written under MODEL_DIR (the directory the
+# scoring and training workers share, trusted like the model checkpoints beside it). It names the database,
+# the feature code and the ledger entry it ends with; a snapshot that does not fit all three is ignored.
+
+SNAPSHOT_FILE = "shipment-graph.snapshot"
+SNAPSHOT_EVERY = 20_000  # ledger entries replayed since the last snapshot before a sweep writes a new one
+
+
+def _snapshot_path() -> Any:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return Path(settings.MODEL_DIR) / SNAPSHOT_FILE
+
+
+def _database_identity() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"{connection.vendor}:{db.get('HOST') or ''}:{db.get('PORT') or ''}:{db.get('NAME')}"
+
+
+def snapshot_save(*, force: bool = False) -> bool:
+    """Write this process's graph to the snapshot file when it has moved on enough since the last one."""
+    import os
+    import pickle
+
+    from anomaly.datasets import feature_version
+
+    with _lock:
+        graph = _graph
+        if graph is None or graph.seq == 0:
+            return False
+        path = _snapshot_path()
+        saved_seq = getattr(graph, "_snapshot_seq", 0)
+        # about 1.5 kB per ledger entry: snapshots get rarer as the ledger grows (the writes stay linear in it)
+        if not force and graph.seq - saved_seq < max(SNAPSHOT_EVERY, saved_seq // 4) and path.exists():
+            return False
+        started = time.monotonic()
+        arrays, graph._arrays = graph._arrays, None  # derived, rebuilt on demand: not worth the bytes
+        try:
+            payload = {
+                "feature_version": feature_version(),
+                "database": _database_identity(),
+                "seq": graph.seq,
+                "fingerprint": graph.fingerprint,
+                "graph": graph,
+            }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            with tmp.open("wb") as out:
+                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        finally:
+            graph._arrays = arrays
+        graph._snapshot_seq = graph.seq  # type: ignore[attr-defined]
+        logger.info("shipment graph: snapshot at ledger seq %d written in %.1fs", graph.seq, time.monotonic() - started)
+        return True
+
+
+def snapshot_load() -> ShipmentGraph | None:
+    """The snapshot's graph if it was written for this database and this feature code, else None."""
+    import pickle
+
+    from anomaly.datasets import feature_version
+
+    path = _snapshot_path()
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as src:
+            payload = pickle.load(src)  # noqa: S301 - written by this service's workers under MODEL_DIR
+    except Exception:
+        logger.warning("shipment graph: snapshot %s unreadable; replaying the ledger", path, exc_info=True)
+        return None
+    if payload.get("feature_version") != feature_version() or payload.get("database") != _database_identity():
+        return None
+    graph = payload.get("graph")
+    if not isinstance(graph, ShipmentGraph) or not graph.still_valid():
+        return None
+    graph._snapshot_seq = graph.seq  # type: ignore[attr-defined]
+    logger.info("shipment graph: resumed from the snapshot at ledger seq %d", graph.seq)
+    return graph

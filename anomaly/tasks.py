@@ -95,6 +95,12 @@ def score_sweep(self: Any) -> int:
 
     ledger_derive()
     runs = transfers_score(trigger="beat", age_open=True)
+    try:
+        from anomaly.graph import snapshot_save
+
+        snapshot_save()  # a restarted worker resumes from here instead of replaying the whole ledger
+    except Exception:
+        logger.warning("could not write the shipment graph snapshot", exc_info=True)
     return sum(r.transfers_scored for r in runs)
 
 

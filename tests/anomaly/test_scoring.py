@@ -146,3 +146,47 @@ def test_beat_sweeps_scoring_and_checkpoints():
     tasks_by_entry = {name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
     assert tasks_by_entry["anomaly-score-sweep"] == tasks.SWEEP_TASK
     assert "ledger-checkpoint" in tasks_by_entry
+
+
+def test_a_restarted_worker_resumes_from_the_graph_snapshot(
+    alice, bob, carol, capture, settings, tmp_path, monkeypatch
+):
+    from anomaly import graph
+
+    settings.MODEL_DIR = tmp_path
+    p = packs(3)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))
+    transfers_score(trigger="test")
+    assert graph.snapshot_save(force=True)
+    graph.reset()  # as if the worker restarted
+
+    def no_rebuild(self):  # resuming must not replay the ledger from the start
+        raise AssertionError("the graph was rebuilt instead of resumed from the snapshot")
+
+    monkeypatch.setattr(graph.ShipmentGraph, "__init__", no_rebuild)
+    capture(carol.client, f.shipping(CAROL_GLN, BOB_GLN, p[:1], when=day(5)))
+    transfers_score(trigger="test")  # Carol's clone is judged against custody known only from the snapshot
+    assert [r["code"] for r in Flag.objects.get().reasons] == ["serial_two_custodians"]
+
+
+def test_a_snapshot_of_another_database_or_feature_code_is_ignored(alice, bob, capture, settings, tmp_path):
+    import pickle
+
+    from anomaly import graph
+
+    settings.MODEL_DIR = tmp_path
+    p = packs(2)
+    capture(alice.client, f.commissioning(ALICE_GLN, p, when=day(1)))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2)))
+    transfers_score(trigger="test")
+    graph.snapshot_save(force=True)
+    path = tmp_path / graph.SNAPSHOT_FILE
+    assert graph.snapshot_load() is not None
+    for key, value in (("database", "postgresql:elsewhere:5432:other"), ("feature_version", "older")):
+        payload = pickle.loads(path.read_bytes())
+        payload[key] = value
+        path.write_bytes(pickle.dumps(payload))
+        assert graph.snapshot_load() is None
+    path.write_bytes(b"not a snapshot")
+    assert graph.snapshot_load() is None  # unreadable: the worker replays the ledger instead

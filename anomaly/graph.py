@@ -377,7 +377,7 @@ def snapshot_save(*, force: bool = False) -> bool:
             return False
         path = _snapshot_path()
         saved_seq = getattr(graph, "_snapshot_seq", 0)
-        # about 1.5 kB per ledger entry: snapshots get rarer as the ledger grows (the writes stay linear in it)
+        # about 2 kB per ledger entry: snapshots get rarer as the ledger grows (the writes stay linear in it)
         if not force and graph.seq - saved_seq < max(SNAPSHOT_EVERY, saved_seq // 4) and path.exists():
             return False
         started = time.monotonic()

@@ -376,26 +376,8 @@ def _leave_one_scenario_out(
         thr = M.threshold_for_precision(
             y_val, model.predict(x_val), cfg.target_precision, max_fpr=cfg.max_false_flag_rate
         )
-        k = n = 0
-        auprcs = []
-        for ds in test_sets:
-            test = np.flatnonzero(ds.after(test_from))
-            s = model.score(ds.arrays, test)
-            s = np.where(ds.arrays["retracted"][test], 0.0, s)
-            m = (ds.arrays["scenario"][test] == sc) & (ds.y[test] == 1)
-            k += int(((s >= thr) & m).sum())
-            n += int(m.sum())
-            keep = (ds.y[test] == 0) | m
-            if m.sum():
-                auprcs.append(M.auprc(ds.y[test][keep], s[keep]))
-        lo, hi = M.wilson(k, n)
-        out[sc] = {
-            "positives": n,
-            "recall": _nan(k / n) if n else None,
-            "wilson95": [_nan(lo), _nan(hi)],
-            "auprc_vs_clean_mean": _nan(float(np.mean(auprcs))) if auprcs else None,
-        }
-        log(f"  leave-one-scenario-out {sc}: recall {out[sc]['recall']} on {n} positives")
+        out[sc] = _held_out_recall(model.score, sc, test_sets, test_from, thr)
+        log(f"  leave-one-scenario-out {sc}: recall {out[sc]['recall']} on {out[sc]['positives']} positives")
         if gnn_epochs:
             out[sc]["gnn"] = _loso_gnn(parts, sc, test_sets, test_from, dataclasses.replace(cfg, max_epochs=gnn_epochs))
             log(f"  leave-one-scenario-out {sc}, GNN: recall {out[sc]['gnn']['recall']}")
@@ -416,11 +398,19 @@ def _loso_gnn(parts: list, sc: str, test_sets: list[Dataset], test_from: float, 
     y_val = np.concatenate([a["label"][e] for a, e in val]).astype(np.int64)
     s_val = np.concatenate([gnn.score(a, e) for a, e in val])
     thr = M.threshold_for_precision(y_val, s_val, cfg.target_precision, max_fpr=cfg.max_false_flag_rate)
+    held_out = _held_out_recall(gnn.score, sc, test_sets, test_from, thr)
+    held_out.pop("positives")
+    return held_out
+
+
+def _held_out_recall(score: Any, sc: str, test_sets: list[Dataset], test_from: float, thr: float) -> dict[str, Any]:
+    """A held-out scenario's recall at ``thr`` (Wilson interval) and its AUPRC against the clean transfers, over
+    the test networks' later part; retracted transfers score 0."""
     k = n = 0
     auprcs = []
     for ds in test_sets:
         test = np.flatnonzero(ds.after(test_from))
-        s = np.where(ds.arrays["retracted"][test], 0.0, gnn.score(ds.arrays, test))
+        s = np.where(ds.arrays["retracted"][test], 0.0, score(ds.arrays, test))
         m = (ds.arrays["scenario"][test] == sc) & (ds.y[test] == 1)
         k += int(((s >= thr) & m).sum())
         n += int(m.sum())
@@ -429,6 +419,7 @@ def _loso_gnn(parts: list, sc: str, test_sets: list[Dataset], test_from: float, 
             auprcs.append(M.auprc(ds.y[test][keep], s[keep]))
     lo, hi = M.wilson(k, n)
     return {
+        "positives": n,
         "recall": _nan(k / n) if n else None,
         "wilson95": [_nan(lo), _nan(hi)],
         "auprc_vs_clean_mean": _nan(float(np.mean(auprcs))) if auprcs else None,

@@ -99,3 +99,21 @@ def packs(n: int, tag: str = "P") -> list[str]:
 
 def day(d: int, hour: int = 8) -> str:
     return f"2026-11-{d:02d}T{hour:02d}:00:00.000-05:00"
+
+
+def reviewed_clones(alice: Party, bob: Party, carol: Party, capture, officer) -> None:
+    """Ten ordinary shipments Alice -> Bob and three clones Carol -> Alice, scored by the rules, every flag
+    decided suspect by ``officer``: labels for training."""
+    from anomaly.models import Flag
+    from anomaly.services import flag_decide, transfers_score
+
+    for i in range(10):
+        p = packs(2, f"G{i}-")
+        capture(alice.client, f.commissioning(ALICE_GLN, p, lot=f"L{i % 3}", when=day(1 + i)))
+        capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2 + i)))
+        capture(bob.client, f.receiving(ALICE_GLN, BOB_GLN, p, when=day(3 + i)))
+    for i in range(3):
+        capture(carol.client, f.shipping(CAROL_GLN, ALICE_GLN, packs(2, f"G{i}-"), when=day(14 + i)))
+    transfers_score(trigger="test")
+    for flag in Flag.objects.all():
+        flag_decide(flag=flag, status=Flag.Status.SUSPECT, actor=officer, reason="clone confirmed")

@@ -9,10 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from anomaly.models import Flag, ModelAudit, ModelVersion, Score
-from anomaly.services import flag_decide, model_version_activate, model_version_rollback, transfers_score
+from anomaly.services import model_version_activate, model_version_rollback, transfers_score
 from provenance.models import Watermark
-from tests import factories as f
-from tests.anomaly.conftest import ALICE_GLN, BOB_GLN, CAROL_GLN, day, packs
+from tests.anomaly.conftest import reviewed_clones
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +25,8 @@ def model_dir(settings, tmp_path):
 @pytest.fixture
 def reviewed(alice, bob, carol, located, capture, django_user_model):
     """Ten ordinary shipments, three clones; a reviewer decided the flags (labels for training)."""
-    for i in range(10):
-        p = packs(2, f"G{i}-")
-        capture(alice.client, f.commissioning(ALICE_GLN, p, lot=f"L{i % 3}", when=day(1 + i)))
-        capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2 + i)))
-        capture(bob.client, f.receiving(ALICE_GLN, BOB_GLN, p, when=day(3 + i)))
-    for i in range(3):
-        capture(carol.client, f.shipping(CAROL_GLN, ALICE_GLN, packs(2, f"G{i}-"), when=day(14 + i)))
-    transfers_score(trigger="test")
     officer = django_user_model.objects.create_user("officer", is_staff=True)
-    for flag in Flag.objects.all():
-        flag_decide(flag=flag, status=Flag.Status.SUSPECT, actor=officer, reason="clone confirmed")
+    reviewed_clones(alice, bob, carol, capture, officer)
     return officer
 
 

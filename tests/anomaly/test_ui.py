@@ -10,7 +10,7 @@ from anomaly import rules
 from anomaly.models import Flag, FlagDecision
 from anomaly.services import transfers_score
 from tests import factories as f
-from tests.anomaly.conftest import ALICE_GLN, BOB_GLN, CAROL_GLN, day, packs
+from tests.anomaly.conftest import ALICE_GLN, BOB_GLN, CAROL_GLN, day, packs, reviewed_clones
 
 pytestmark = pytest.mark.django_db
 
@@ -322,20 +322,10 @@ def model_scored(alice, bob, carol, located, capture, officer, settings, tmp_pat
     from django.core.management import call_command
 
     from anomaly.models import SCORE_WATERMARK
-    from anomaly.services import flag_decide
     from provenance.models import Watermark
 
     settings.MODEL_DIR = tmp_path / "models"
-    for i in range(10):
-        p = packs(2, f"G{i}-")
-        capture(alice.client, f.commissioning(ALICE_GLN, p, lot=f"L{i % 3}", when=day(1 + i)))
-        capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, p, when=day(2 + i)))
-        capture(bob.client, f.receiving(ALICE_GLN, BOB_GLN, p, when=day(3 + i)))
-    for i in range(3):
-        capture(carol.client, f.shipping(CAROL_GLN, ALICE_GLN, packs(2, f"G{i}-"), when=day(14 + i)))
-    transfers_score(trigger="test")
-    for flag in Flag.objects.all():
-        flag_decide(flag=flag, status=Flag.Status.SUSPECT, actor=officer, reason="clone confirmed")
+    reviewed_clones(alice, bob, carol, capture, officer)
     call_command(
         "train_model",
         *("--no-simulated", "--fast-dev-run", "--no-progress", "--max-epochs", "1"),

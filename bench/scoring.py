@@ -4,6 +4,8 @@
     .venv/bin/python bench/scoring.py replay [--db PATH]
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/scoring.py latency [--rate 200]
     .venv/bin/python bench/scoring.py training [--scale tiny] [--train-seeds 301-308] [--val-seeds 101-105]
+        [--gnn-epochs N]
+    .venv/bin/python bench/scoring.py dataset --scale medium --seed 301 --database-url postgres://.../med_301
 
 throughput: batch scoring (the scorer's own path: feature views, time windows, snapshots) against the raw
     forward pass of the same model on the same graph (LightGBM predict on the feature matrix; the GNN on one
@@ -14,6 +16,11 @@ replay: ledger entries/s of the replay that computes facts and features (the inc
 latency: capture -> score (and flag) latency at a steady event rate with one Celery worker on the scoring
     queue, PostgreSQL and Redis; it creates and drops its own database (bench_scoring).
 training: time to train the supervised models on cached simulated networks, and the validation AUPRC reached.
+    It uses the cached datasets data/models/datasets/<scale>-<seed>[-<options>]/dataset.npz: `evaluate` makes the
+    tiny and small ones; `dataset` makes a medium (or large) one.
+dataset: simulates a network at its ordinary incident rates, loads it through the capture path into the given
+    (empty, PostgreSQL) database, derives and exports its dataset for `training`. Loading 1M events into SQLite
+    takes hours; PostgreSQL takes about half an hour.
 Every part prints its peak memory (max RSS).
 """
 
@@ -535,11 +542,17 @@ def training(args: argparse.Namespace) -> None:
                 out.append(Dataset.load(found[0]))
         return out
 
-    train = load(seed_list(args.train_seeds), "-*")
+    # evaluate's training networks carry an options suffix (raised incident rates); `dataset` makes plain ones
+    train = load(seed_list(args.train_seeds), "-*") or load(seed_list(args.train_seeds))
     val = load(seed_list(args.val_seeds))
     if not train:
-        raise SystemExit(f"no cached {args.scale} training networks: run `manage.py evaluate --scale {args.scale}`")
+        raise SystemExit(
+            f"no cached {args.scale} training networks: run `manage.py evaluate --scale {args.scale}` "
+            f"or `bench/scoring.py dataset --scale {args.scale} --seed N --database-url ...`"
+        )
     cfg = TrainConfig(progress=False)
+    if args.gnn_epochs is not None:
+        cfg.max_epochs = args.gnn_epochs
     t0 = time.perf_counter()
     out = train_supervised(
         [(d.arrays, np.flatnonzero(d.before(0.6))) for d in train],
@@ -556,11 +569,42 @@ def training(args: argparse.Namespace) -> None:
             "training networks": len(train),
             "validation networks": len(val),
             "transfers": int(sum(len(d) for d in train)),
+            "gnn max epochs": cfg.max_epochs,
             "seconds total": round(spent, 1),
             **{f"seconds {k}": v for k, v in out["timings"].items()},
             **{f"validation AUPRC {k}": round(auprc(y, s), 3) for k, s in out["val"]["scores"].items()},
         },
     )
+
+
+# ------------------------------------------------------------------------------------------------ dataset
+
+
+def dataset(args: argparse.Namespace) -> None:
+    import subprocess
+    import tempfile
+
+    if not args.database_url.startswith("postgres"):
+        raise SystemExit("--database-url must name an empty PostgreSQL database (SQLite loads take hours at medium)")
+    folder = DATASETS / f"{args.scale}-{args.seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": args.database_url, "ANOMALY_SCORE_ON_CAPTURE": "false"}
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    steps: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-dataset-") as tmp:
+        for name, command in (
+            ("migrate", [*manage, "migrate", "--noinput", "-v0"]),
+            (
+                "simulate and load",
+                [*manage, "simulate", "--seed", str(args.seed), "--scale", args.scale, "--out", tmp, "--load"],
+            ),
+            ("derive and export", [*manage, "evaluate", "--export-dataset", str(folder / "dataset.npz")]),
+        ):
+            t0 = time.perf_counter()
+            subprocess.run(command, env=env, cwd=ROOT, check=True)
+            steps[f"seconds {name}"] = round(time.perf_counter() - t0, 1)
+    report("dataset", {"scale": args.scale, "seed": args.seed, "dataset": str(folder / "dataset.npz"), **steps})
 
 
 def main() -> None:
@@ -581,8 +625,14 @@ def main() -> None:
     p.add_argument("--scale", default="tiny")
     p.add_argument("--train-seeds", default="301-304,306-308")
     p.add_argument("--val-seeds", default="101-105")
+    p.add_argument("--gnn-epochs", type=int, default=None, help="cap on the GNN's epochs (default: TrainConfig's)")
+    p = sub.add_parser("dataset")
+    p.add_argument("--scale", default="medium")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--database-url", required=True)
     args = parser.parse_args()
-    {"throughput": throughput, "replay": replay, "latency": latency, "training": training}[args.part](args)
+    parts = {"throughput": throughput, "replay": replay, "latency": latency, "training": training, "dataset": dataset}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":

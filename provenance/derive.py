@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from .bulk import update_rows
 from .epcis.identifiers import gln_of, gtin_of, lot_of, ndc_from_gtin, serial_of
@@ -344,11 +344,9 @@ def _receive(ctx: _Ctx, event: CustodyEvent, n: NormalizedEvent) -> None:
         open_transfers = open_transfers.filter(to_party=receiver)
     if sender:
         open_transfers = open_transfers.filter(from_party=sender)
-    by_lot: dict[tuple[str, str], list[Transfer]] = defaultdict(list)
-    for transfer in open_transfers.order_by("ship_seq"):
-        by_lot[(transfer.gtin, transfer.lot_number)].append(transfer)
     despatch_advice = _despatch_advice(n)
-    overlap = _shared_epcs(n, {t.ship_seq for ts in by_lot.values() for t in ts if t.ship_seq is not None})
+    by_lot = _open_by_lot(open_transfers, received, despatch_advice)
+    overlap = _LazyOverlap(n, by_lot)
     for (gtin, lot_number), quantity in received.items():
         if not gtin:
             continue
@@ -402,7 +400,41 @@ def _shared_epcs(n: NormalizedEvent, ship_seqs: set[int]) -> dict[int, int]:
     return {row["seq"]: row["shared"] for row in rows}
 
 
-def _shipment_received(candidates: list[Transfer], despatch_advice: str, overlap: dict[int, int]) -> Transfer:
+def _open_by_lot(
+    open_transfers: QuerySet[Transfer], received: dict[tuple[str, str], float], despatch_advice: str
+) -> dict[tuple[str, str], list[Transfer]]:
+    """The open shipments a receipt may answer, by lot, in ship order.
+
+    When the despatch advice names an open shipment of every lot received, those are the answer and the
+    receiver's other open shipments (a wholesaler's DC has hundreds) are not read at all.
+    """
+    by_lot: dict[tuple[str, str], list[Transfer]] = defaultdict(list)
+    if despatch_advice:
+        for transfer in open_transfers.filter(despatch_advice=despatch_advice).order_by("ship_seq"):
+            by_lot[(transfer.gtin, transfer.lot_number)].append(transfer)
+        if all(key in by_lot for key in received if key[0]):
+            return by_lot
+        by_lot.clear()
+    for transfer in open_transfers.order_by("ship_seq"):
+        by_lot[(transfer.gtin, transfer.lot_number)].append(transfer)
+    return by_lot
+
+
+class _LazyOverlap:
+    """_shared_epcs of a receipt with its candidate shipments, queried only when a despatch advice does not decide."""
+
+    def __init__(self, n: NormalizedEvent, by_lot: dict[tuple[str, str], list[Transfer]]) -> None:
+        self.n, self.by_lot = n, by_lot
+        self.counts: dict[int, int] | None = None
+
+    def get(self, ship_seq: int, default: int) -> int:
+        if self.counts is None:
+            seqs = {t.ship_seq for ts in self.by_lot.values() for t in ts if t.ship_seq is not None}
+            self.counts = _shared_epcs(self.n, seqs)
+        return self.counts.get(ship_seq, default)
+
+
+def _shipment_received(candidates: list[Transfer], despatch_advice: str, overlap: _LazyOverlap) -> Transfer:
     """The open shipment a receipt answers, among those of its lot to its receiver (ordered by ship seq).
 
     The shipment its despatch advice names; else the one sharing most of its cases and packages; else the

@@ -117,3 +117,19 @@ def test_without_a_despatch_advice_a_receipt_pairs_with_the_shipment_of_its_case
     first_ship_seq = min(Transfer.objects.values_list("ship_seq", flat=True))
     assert received.ship_seq == first_ship_seq
     assert (received.quantity, received.received_quantity) == (3, 2)
+
+
+def test_a_despatch_advice_naming_only_some_lots_still_pairs_the_others(alice, bob, capture):
+    named = [f.sgtin_urn("0700001", f"F{i}") for i in range(2)]
+    other = [f.sgtin_urn("0700001", f"G{i}") for i in range(2)]
+    capture(alice.client, f.commissioning(ALICE_GLN, named, lot="LF"), f.commissioning(ALICE_GLN, other, lot="LG"))
+    capture(alice.client, _desadv(f.shipping(ALICE_GLN, BOB_GLN, named, when="2026-11-02T08:00:00.000-05:00"), "2001"))
+    capture(alice.client, f.shipping(ALICE_GLN, BOB_GLN, other, when="2026-11-02T09:00:00.000-05:00"))
+    # one receipt for both; its despatch advice names only the shipment of lot LF
+    capture(bob.client, _desadv(f.receiving(ALICE_GLN, BOB_GLN, named + other), "2001"))
+    transfers = {t.lot_number: t for t in Transfer.objects.all()}
+    assert set(transfers) == {"LF", "LG"}
+    assert all(t.status == Transfer.Status.RECEIVED for t in transfers.values())
+    assert transfers["LF"].despatch_advice.endswith(":2001")
+    assert transfers["LG"].received_quantity == 2
+    assert not Transfer.objects.filter(status=Transfer.Status.RECEIVED_ONLY).exists()

@@ -189,7 +189,8 @@ class Simulation:
         self.review: dict[int, set[int]] = {}  # dispenser -> products to review on its next ordering day
         self.picked: dict[int, set[int]] = {}  # holder -> products picked since its last review
         self._exp_nonzero: dict[int, list[int]] = {}
-        self.backorders: dict[int, list[tuple[int, int]]] = {}  # dispenser -> [(product, day first asked)]
+        # dispenser -> (products, the days they were first asked for): prescriptions waiting for stock
+        self.backorders: dict[int, tuple[list[int], list[int]]] = {}
         self.last_seq = 0
         # per product and identifier form: the SGTIN as one %-template (prefix and serial format); the serial
         # number of every package is computed when it is made (pkg_serial)
@@ -945,7 +946,9 @@ class Simulation:
         rng = self.rng
         clock = self.clock
         sink = self.sink
-        ids_next = self.ids.next
+        ids = self.ids
+        ids_next = ids.next
+        ready = ids._ready  # eventIDs drawn ahead (EventIds.next, inlined)
         watch_pid = self.watch_pid
         watch_loc = self.watch_dispense_loc
         pool = self.dispensed_pool
@@ -954,9 +957,9 @@ class Simulation:
         step_counts = sink.by_org_step
         serials = self.pkg_serial
         noise_random = self.noise_rng.random
-        hm, sms = clock._hm, clock._sms
+        sms = clock._sms
         boosts = self.demand_boost
-        date_prefix = clock.date(day)
+        date_hm = clock.day_minutes(day)  # "YYYY-MM-DDTHH:MM:" per minute of the local day
         offsets: dict[tuple[int, bool], int] = {}
         statics = self._dispenser_statics
         templates = self._dispensing_templates
@@ -977,8 +980,8 @@ class Simulation:
             waiting = backorders.pop(loc_idx, None) if backorders else None
             if waiting:
                 # prescriptions the pharmacy could not fill earlier: filled once the stock arrives
-                prods = [w[0] for w in waiting] + prods
-                since = [w[1] for w in waiting] + [day] * (len(prods) - len(waiting))
+                since = waiting[1] + [day] * len(prods)
+                prods = waiting[0] + prods
             elif not prods:
                 continue
             else:
@@ -1003,13 +1006,16 @@ class Simulation:
                 buf = sink_buf[org_idx] = []
             seq = sink.seq
             plain = lost = 0
-            again: list[tuple[int, int]] = []  # prescriptions waiting for stock (back-ordered for up to 6 days)
+            # prescriptions waiting for stock (back-ordered for up to 6 days): products, days first asked
+            again_prods: list[int] = []
+            again_since: list[int] = []
             for i, prod in enumerate(prods):
                 s = stock.get(prod)
                 if s is None or not s.loose:
                     first = since[i] if since is not None else day
                     if day - first < 6:
-                        again.append((prod, first))
+                        again_prods.append(prod)
+                        again_since.append(first)
                     else:
                         lost += 1
                     continue
@@ -1022,11 +1028,15 @@ class Simulation:
                 if miss and noise_random() < miss:
                     continue
                 ms = int((9.0 + 11.0 * rng.random()) * HOUR_MS)
-                eid = ids_next()
+                if ready:
+                    eid = ready.pop()
+                else:  # a new batch (a scenario's hook may have drawn the last one)
+                    eid = ids_next()
+                    ready = ids._ready
                 local_ms = skew + ms  # dispensing happens on the local business day: same date, unless skewed
                 if 0 <= local_ms < DAY_MS:
                     minute, rest = divmod(local_ms, 60_000)
-                    ts = date_prefix + hm[minute] + sms[rest]
+                    ts = date_hm[minute] + sms[rest]
                 else:
                     ts = clock.local(base_local + ms, off)[: -len(offs)]
                 text = tmpl % (eid, ts, serial_tmpl[prod] % serials[pid])
@@ -1043,8 +1053,8 @@ class Simulation:
                     buf = sink_buf[org_idx]  # emit may have flushed it into a document
                 pool[prod].append((pid, loc_idx, day))
             sink.seq = seq
-            if again:
-                backorders[loc_idx] = again
+            if again_prods:
+                backorders[loc_idx] = (again_prods, again_since)
             if lost:
                 self.counts["lost_sales"] += lost
             if plain:
@@ -1123,7 +1133,10 @@ class Simulation:
                     supplier = loc.primary
         if supplier < 0:
             return
-        if supplier in self.late_starters:
+        starters = self._late_starters  # the late_starters property, inlined: it is asked once per order line
+        if starters[0] != len(self.locs):
+            starters = self._count_late_starters()
+        if supplier in starters[1]:
             sorg = self.orgs[self.locs[supplier].org]
             if sorg.first_day > day and supplier != loc.primary and loc.primary >= 0:
                 supplier = loc.primary
@@ -1141,13 +1154,16 @@ class Simulation:
     @property
     def late_starters(self) -> set[int]:
         """Locations of partners that start trading during the run (checked at each order)."""
-        n = len(self.locs)
-        if self._late_starters[0] != n:
-            self._late_starters = (
-                n,
-                {loc.idx for loc in self.locs if loc.first_day > 0 or self.orgs[loc.org].first_day > 0},
-            )
+        if self._late_starters[0] != len(self.locs):
+            self._count_late_starters()
         return self._late_starters[1]
+
+    def _count_late_starters(self) -> tuple[int, set[int]]:
+        self._late_starters = (
+            len(self.locs),
+            {loc.idx for loc in self.locs if loc.first_day > 0 or self.orgs[loc.org].first_day > 0},
+        )
+        return self._late_starters
 
     def fulfil_day(self, day: int) -> None:
         orders, self.orders = self.orders, {}
@@ -1198,7 +1214,7 @@ class Simulation:
                 continue
             # the first qty packages, unless one of them is short-dated (then one at a time)
             batch = loose[:qty]
-            if min([lot_exp[lot_of[p]] for p in batch]) > limit:
+            if min(map(lot_exp.__getitem__, map(lot_of.__getitem__, batch))) > limit:  # (the lookups run in C)
                 del loose[: len(batch)]
                 pkgs += batch
                 qty -= len(batch)
@@ -1228,6 +1244,7 @@ class Simulation:
         picked = self.picked.get(loc.idx)
         if picked is None:
             picked = self.picked[loc.idx] = set()
+        expiry_of, lot_of, limit = self.lot_exp.__getitem__, self.pkg_lot.__getitem__, day + 10
         for (buyer, _ctrl, label), items in by_buyer.items():
             bloc = self.locs[buyer]
             holder = bloc.role not in DISPENSER_ROLES
@@ -1239,6 +1256,13 @@ class Simulation:
                 if s is None or not (s.loose or s.cases):  # nothing to pick (a third of the lines, in a shortage)
                     picked.add(prod)
                     got = 0
+                elif not holder and 0 < qty <= len(s.loose) and min(map(expiry_of, map(lot_of, s.loose[:qty]))) > limit:
+                    # the common line, _take_units inlined: a dispenser's order filled from open stock, none of
+                    # it short-dated
+                    picked.add(prod)
+                    sh.pkgs += s.loose[:qty]
+                    del s.loose[:qty]
+                    got = qty
                 else:
                     pk, cs = self._take_units(loc, prod, qty, day, t_pick, whole_cases=holder)
                     sh.pkgs.extend(pk)

@@ -71,6 +71,11 @@ class Clock:
     def date(self, day: int) -> str:
         return self._dates[day + self._date_base]
 
+    def day_minutes(self, day: int) -> list[str]:
+        """eventTime text up to the seconds ("YYYY-MM-DDTHH:MM:") for every minute of a day."""
+        date = self._dates[day + self._date_base]
+        return [date + hm for hm in self._hm]
+
     def offstr(self, off_min: int) -> str:
         return self._offsets[off_min]
 
@@ -154,7 +159,11 @@ def document(events: list[str], creation: str, sender: str) -> bytes:
         f'{{"@context":{_CONTEXT_JSON},"type":"EPCISDocument","schemaVersion":"2.0",'
         f'"creationDate":"{creation}","sender":"{sender}","epcisBody":{{"eventList":['
     )
-    return (head + ",".join(events) + "]}}").encode()
+    if len(events) < 2:
+        return (head + ",".join(events) + "]}}").encode()
+    # The events are nearly all of a document's bytes: head and tail go onto the first and last event, so the
+    # whole body is copied twice (join, encode) instead of four times (join, + head, + tail, encode).
+    return ",".join([head + events[0], *events[1:-1], events[-1] + "]}}"]).encode()
 
 
 def dumps(obj: object) -> str:

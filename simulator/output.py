@@ -10,9 +10,12 @@ No Django here.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections import Counter, defaultdict
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ MAX_EVENTS_PER_DOCUMENT = 1000
 
 # entry: (t_ms, seq, event JSON text, eventTime text, (org, seq) it follows from or None)
 Entry = tuple[int, int, str, str, Any]
+_TEXT = itemgetter(2)
+_DEP = itemgetter(4)
 
 
 _TAG_ROW = '{"event_id":"%s","kind":"%s","transfer_key":"%s","event_time":"%s"}\n'
@@ -38,6 +43,7 @@ class FileWriter:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._prefix = f"{root}{os.sep}"  # os.open takes a str: no Path object per file
         self._made: set[str] = set()
 
     def write(self, name: str, body: bytes) -> None:
@@ -45,7 +51,7 @@ class FileWriter:
         if folder not in self._made:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
             self._made.add(folder)
-        fd = os.open(self.root / name, self.FLAGS, 0o644)
+        fd = os.open(self._prefix + name, self.FLAGS, 0o644)
         try:
             view = memoryview(body)
             while view:
@@ -187,10 +193,13 @@ class Sink:
                 if any(separate for _e, separate in due):
                     self.flush(org)  # a retraction never shares a document with what it retracts
                 self.buf.setdefault(org, []).extend(e for e, _separate in due)
-        if len(self._upload_order) != len(self.buf):  # a partner sent its first event: its place in the order
-            self._upload_order = sorted(self.buf, key=lambda o: (self.orgs[o].tier, o))
+        order = self._upload_order
+        if len(order) != len(self.buf):  # partners sent their first events: their places in the order
+            # buf never loses a key, so the new partners are its last keys (dicts keep insertion order)
+            for o in list(self.buf)[len(order) :]:
+                bisect.insort(order, o, key=self._upload_key)
         buf, orgs = self.buf, self.orgs
-        for org in self._upload_order:
+        for org in order:
             # each partner has its own upload day within its window
             if buf[org] and (day + 1 + org) % orgs[org].window_days == 0:
                 self.flush(org)
@@ -200,7 +209,7 @@ class Sink:
         for org, held in self.held.items():
             self.buf.setdefault(org, []).extend(e for _d, e, _s in held)
         self.held.clear()
-        for org in sorted(self.buf, key=lambda o: (self.orgs[o].tier, o)):
+        for org in sorted(self.buf, key=self._upload_key):
             if self.buf[org]:
                 self.flush(org)
         if self._labels:
@@ -224,6 +233,9 @@ class Sink:
 
     # --- output ---
 
+    def _upload_key(self, org_idx: int) -> tuple[int, int]:
+        return (self.orgs[org_idx].tier, org_idx)
+
     def flush(self, org_idx: int, upto: int | None = None) -> None:
         """Write a partner's buffered events (those up to sequence number ``upto``), after whatever they follow from.
 
@@ -236,9 +248,9 @@ class Sink:
             return
         limit = upto if upto is not None else self.seq
         needed: dict[int, int] = {}
-        for e in buf:
+        for e in compress(buf, map(_DEP, buf)):  # only the entries that follow from another's (picked out in C)
             d = e[4]
-            if d is not None and e[1] <= limit and d[1] > needed.get(d[0], -1):
+            if e[1] <= limit and d[1] > needed.get(d[0], -1):
                 needed[d[0]] = d[1]
         for other in sorted(needed):
             if self.buf.get(other):
@@ -258,8 +270,8 @@ class Sink:
 
     def _write(self, org: Any, chunk: list[Entry]) -> None:
         self.doc_seq += 1
-        creation_t = max(e[0] for e in chunk) + 60_000
-        body = document([e[2] for e in chunk], self.clock.utc(creation_t), org.pgln[org.digital_link])
+        creation_t = chunk[-1][0] + 60_000  # the chunk is sorted by time
+        body = document(list(map(_TEXT, chunk)), self.clock.utc(creation_t), org.pgln[org.digital_link])
         month = self.clock.date(self.day)[:7]
         name = f"documents/{month}/{self.doc_seq:07d}_{org.gln}.json"
         if self._files is not None:

@@ -137,6 +137,7 @@ class ScenarioBook:
         self.by_day: dict[int, list[Incident]] = {}
         self.recall_divert: dict[int, tuple[Incident, int]] = {}  # lot -> (incident, holder loc or -1)
         self.expiry_armed: list[Incident] = []  # expired-lot incidents waiting for expired stock
+        self._region_pharmacies: list[tuple[str, float, float]] | None = None  # of the 80k in the geography
 
     # ------------------------------------------------------------------ planning
 
@@ -319,11 +320,23 @@ class ScenarioBook:
         ]
         if len(cands) > 400:  # a sample keeps large networks fast; the choice stays random
             cands = sorted(self.rng.sample(cands, 400), key=lambda loc: loc.idx)
+        products = sim.products
         for loc in cands:
-            for prod, s in sim.stock[loc.idx].items():
-                if prod in pset and len(s.loose) + len(s.cases) * sim.products[prod].case_size >= min_loose:
+            stock = sim.stock[loc.idx]
+            # the products asked for, in the stock's own order (picked out in C: a DC stocks every product)
+            for prod in filter(pset.__contains__, stock):
+                s = stock[prod]
+                if len(s.loose) + len(s.cases) * products[prod].case_size >= min_loose:
                     out.append((loc.idx, prod))
         return out
+
+    def region_pharmacies(self, sim: Simulation) -> list[tuple[str, float, float]]:
+        """The geography's pharmacies in the network's region (the same every time: kept after the first ask)."""
+        if self._region_pharmacies is None:
+            net = sim.net
+            counties = net.geo.counties
+            self._region_pharmacies = [p for p in net.geo.pharmacies if counties[p[0]].state in net.region_states]
+        return self._region_pharmacies
 
     @staticmethod
     def has_stock(sim: Simulation, loc_idx: int, prod: int) -> bool:
@@ -1071,7 +1084,7 @@ def prepare_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, i: int
     # a pharmacy that opens during the horizon and starts buying big
     net, rng = sim.net, book.rng
     counties = net.geo.counties
-    region = [p for p in net.geo.pharmacies if counties[p[0]].state in net.region_states]
+    region = book.region_pharmacies(sim)
     fips, lat, lon = region[rng.randrange(len(region))]
     opened = max(1, inc.day - rng.randint(5, 15))
     org = net.add_org(

@@ -9,7 +9,11 @@ a fresh process (so peak RSS is the run's own) and is repeated; the median is re
 for (b) >= 50,000 events/s on one core; `--cpu N` pins both to one CPU.
 
 Usage: .venv/bin/python bench/simulate.py [--scale small] [--seed 1] [--repeat 3] [--cpu N]
-Output goes to a temporary folder that is deleted afterwards.
+Output goes to a temporary folder that is deleted once every run is done (about 1.5 GB per medium run), not
+between runs: on an ext4 file system without a journal, files created within a few minutes of a mass deletion
+get their inodes only after the kernel has scanned past every recently freed one (find_inode_bit /
+recently_deleted), which measured 0.3-0.5 ms per file and made the later runs of a session several seconds
+slower than the first. Runs started within minutes of another large deletion still pay it.
 """
 
 from __future__ import annotations
@@ -74,16 +78,12 @@ else:
 """
 
 
-def measure(job: dict) -> dict:
-    out = Path(tempfile.mkdtemp(prefix="bench-simulate-"))
-    try:
-        job = {**job, "root": str(ROOT), "out": str(out / "run")}
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(job)], cwd=ROOT, check=True, capture_output=True, text=True
-        )
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+def measure(job: dict, out: Path) -> dict:
+    job = {**job, "root": str(ROOT), "out": str(out)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(job)], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -100,18 +100,24 @@ def main() -> None:
     common = {"seed": args.seed, "scale": args.scale, "cpu": args.cpu}
 
     sims, raws = [], []
-    for _ in range(args.repeat):
-        sim = measure({**common, "what": "simulate"})
-        raw = measure({**common, "what": "raw", "events": sim["events"], "documents": sim["documents"]})
-        sims.append(sim)
-        raws.append(raw)
-        print(
-            f"  run: simulate {sim['events']:,} events in {sim['seconds']:.2f} s "
-            f"({sim['events'] / sim['seconds']:,.0f}/s, CPU {sim['user_seconds']:.2f} s user "
-            f"+ {sim['system_seconds']:.2f} s system); raw templates {raw['events'] / raw['seconds']:,.0f}/s "
-            f"(CPU {raw['user_seconds']:.2f} + {raw['system_seconds']:.2f} s)",
-            flush=True,
-        )
+    session = Path(tempfile.mkdtemp(prefix="bench-simulate-"))
+    try:
+        for i in range(args.repeat):
+            sim = measure({**common, "what": "simulate"}, session / f"sim-{i}")
+            raw = measure(
+                {**common, "what": "raw", "events": sim["events"], "documents": sim["documents"]}, session / f"raw-{i}"
+            )
+            sims.append(sim)
+            raws.append(raw)
+            print(
+                f"  run: simulate {sim['events']:,} events in {sim['seconds']:.2f} s "
+                f"({sim['events'] / sim['seconds']:,.0f}/s, CPU {sim['user_seconds']:.2f} s user "
+                f"+ {sim['system_seconds']:.2f} s system); raw templates {raw['events'] / raw['seconds']:,.0f}/s "
+                f"(CPU {raw['user_seconds']:.2f} + {raw['system_seconds']:.2f} s)",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(session, ignore_errors=True)
     events = sims[0]["events"]
     seconds = median_of(sims, "seconds")
     raw_rate = statistics.median(r["events"] / r["seconds"] for r in raws)
@@ -119,9 +125,11 @@ def main() -> None:
     pinned = f", pinned to CPU {args.cpu}" if args.cpu is not None else ""
     print(f"scale {args.scale}, seed {args.seed}, {args.repeat} runs, median{pinned}")
     print(f"  (a) raw template loop to files: {raw_rate:>10,.0f} events/s")
+    user = median_of(sims, "user_seconds")
     print(
         f"  (b) simulate to files:           {rate:>10,.0f} events/s  ({events:,} events, {seconds:.2f} s wall, "
-        f"CPU {median_of(sims, 'user_seconds'):.2f} s user + {median_of(sims, 'system_seconds'):.2f} s system, "
+        f"CPU {user:.2f} s user ({user / events * 1e6:.1f} µs/event) "
+        f"+ {median_of(sims, 'system_seconds'):.2f} s system, "
         f"{sims[0]['documents']:,} documents, "
         f"peak RSS {max(s['peak_rss_mb'] for s in sims):,.0f} MB)"
     )

@@ -572,10 +572,12 @@ class Simulation:
         if self.copy_of and sh.kind != "return_rd" and not self._copies.isdisjoint(sh.pkgs):
             self._one_package_per_serial(sh)
         if (
-            self.watch_ship
-            and sh.label_ship is None
+            sh.label_ship is None
             and self.scenarios is not None
-            and not self.watch_ship.keys().isdisjoint(sh.pkgs)
+            and (
+                (self.watch_ship and not self.watch_ship.keys().isdisjoint(sh.pkgs))
+                or (self.watch_pid and seller.role in DISPENSER_ROLES)  # a dispenser sends an incident's goods back
+            )
         ):
             self.scenarios.check_resale(self, sh)
         if self.recalled and sh.label_ship is not None:  # a scenario's goods may come from a recalled lot

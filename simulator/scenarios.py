@@ -184,31 +184,39 @@ class ScenarioBook:
 
     # hooks called by the engine
     def check_resale(self, sim: Simulation, sh: Shipment) -> None:
-        """A holder ships on packages that came in as fraudulent returns: label that transfer too.
+        """A holder ships on an incident's packages: label that transfer too.
 
-        Only the holder of the returned packages triggers it (watch_ship names it): a genuine package with the
-        same serial elsewhere moves unlabelled.
+        Two kinds of holder: a wholesaler holding packages that came in as fraudulent returns or resales
+        (watch_ship names it: a genuine package with the same serial elsewhere moves unlabelled), and a
+        dispenser sending back packages it was sold by an incident (watch_pid: counterfeits in a recall,
+        expiry or saleable return). The goods stay fraudulent wherever they go next.
         """
-        hits = [p for p in sh.pkgs if sim.watch_ship.get(p, (None, -1))[1] == sh.seller]
-        if not hits:
+        owner = {p: sim.watch_ship[p][0] for p in sh.pkgs if sim.watch_ship.get(p, (None, -1))[1] == sh.seller}
+        held = [p for p in sh.pkgs if (sh.seller, p) in sim.watch_pid] if sim.watch_pid else []
+        for p in held:
+            owner.setdefault(p, self.incident(sim.watch_pid.pop((sh.seller, p))[1]))
+        if not owner:
             return
-        incidents = list(dict.fromkeys(sim.watch_ship[p][0] for p in hits))  # goods of two incidents can meet
+        incidents = list(dict.fromkeys(owner.values()))  # goods of two incidents can meet
         if not sh.desadv:
             sh.desadv = sim.number(sim.locs[sh.seller].org, "ASN")
             sh.po = sim.number(sim.locs[sh.buyer].org, "PO")
         key = sim.transfer_key(sh)
-        ships = [inc.label("resale", key) for inc in incidents]
-        recvs = [inc.label("resale_receive", key) for inc in incidents]
+        role = "sent_back" if held else "resale"
+        ships = [inc.label(role, key) for inc in incidents]
+        recvs = [inc.label(f"{role}_receive", key) for inc in incidents]
         sh.label_ship = ships[0] if len(ships) == 1 else ships
         sh.label_recv = recvs[0] if len(recvs) == 1 else recvs
         dispenser = sim.locs[sh.buyer].role in DISPENSER_ROLES
-        for p in hits:
-            inc = sim.watch_ship[p][0]
+        for p, inc in owner.items():
             if dispenser:
                 sim.watch_pid[(sh.buyer, p)] = inc.label("dispense")
                 sim.watch_ship.pop(p, None)
             else:  # a wholesaler that buys them sells them on: still the same fraudulent packages
                 sim.watch_ship[p] = (inc, sh.buyer)
+
+    def incident(self, incident_id: str) -> Incident:
+        return next(i for i in self.incidents if i.id == incident_id)
 
     def divert_recalled(self, sim: Simulation, loc: Any, lot: Lot, pkgs: list[int], day: int) -> bool:
         entry = self.recall_divert.get(lot.idx)

@@ -20,6 +20,8 @@ TRANSFER_ROLES = {
     "reentry_receive",
     "resale",
     "resale_receive",
+    "sent_back",
+    "sent_back_receive",
     "inflated_receipt",
     "inflated_shipment",
     "return",

@@ -554,14 +554,18 @@ class Simulation:
 
     # ------------------------------------------------------------------ shipping and receiving
 
+    def number_shipment(self, sh: Shipment) -> None:
+        """The shipment's despatch-advice number and its buyer's order number (a return: an RMA), once each."""
+        if not sh.desadv:
+            sh.desadv = self.number(self.locs[sh.seller].org, "ASN")
+        if not sh.po:
+            sh.po = self.number(self.locs[sh.buyer].org, "RMA" if sh.kind in ("return", "return_rd") else "PO")
+
     def ship(self, sh: Shipment, day: int, t: int | None = None, *, force: bool = False) -> str | None:
         """Report a shipment (unless the shipper fails to send it) and schedule its arrival. Returns the eventID."""
         seller = self.locs[sh.seller]
         buyer = self.locs[sh.buyer]
-        if not sh.desadv:
-            sh.desadv = self.number(seller.org, "ASN")
-        if not sh.po:
-            sh.po = self.number(buyer.org, "RMA" if sh.kind in ("return", "return_rd") else "PO")
+        self.number_shipment(sh)
         sh.t_ship = t if t is not None else self.t_at(seller, day, 17.0, 22.5)
         if not sh.arrive_day:
             km = self.net.distance(sh.seller, sh.buyer)

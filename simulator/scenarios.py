@@ -198,9 +198,7 @@ class ScenarioBook:
         if not owner:
             return
         incidents = list(dict.fromkeys(owner.values()))  # goods of two incidents can meet
-        if not sh.desadv:
-            sh.desadv = sim.number(sim.locs[sh.seller].org, "ASN")
-            sh.po = sim.number(sim.locs[sh.buyer].org, "PO")
+        sim.number_shipment(sh)
         key = sim.transfer_key(sh)
         role = "sent_back" if held else "resale"
         ships = [inc.label(role, key) for inc in incidents]
@@ -406,8 +404,7 @@ class ScenarioBook:
             kind=kind,
             disposition=disposition,
         )
-        sh.desadv = sim.number(sl.org, "ASN")
-        sh.po = sim.number(bl.org, "RMA" if kind in ("return", "return_rd") else "PO")
+        sim.number_shipment(sh)
         key = sim.transfer_key(sh)
         sh.label_ship = inc.label(role, key)
         sh.label_recv = inc.label(recv_role, key) if recv_role else None
@@ -1150,9 +1147,7 @@ def start_pill_mill(book: ScenarioBook, sim: Simulation, inc: Incident, day: int
     sim.demand_boost[p.idx] = (factor, day, day + length)
 
     def label(role: str, sh: Shipment) -> tuple:
-        if not sh.desadv:
-            sh.desadv = sim.number(sim.locs[sh.seller].org, "ASN")
-            sh.po = sim.number(sim.locs[sh.buyer].org, "PO")
+        sim.number_shipment(sh)
         return inc.label(role, sim.transfer_key(sh))
 
     sim.route_override[p.idx] = (suppliers, label)

@@ -28,6 +28,7 @@ from simulator.output import MAX_EVENTS_PER_DOCUMENT, Sink
 
 HOLDER_ROLES = ("plant", "3pl", "dc", "chain_dc", "repack", "returns")
 DISPENSER_ROLES = ("store", "pharmacy", "hospital")
+DC_OR_DISPENSER = ("dc", *DISPENSER_ROLES)
 GROUND_KM_PER_DAY = 700.0
 RETURN_TAG = {"recalled": "recall_return", "expired": "expiry_return"}  # look-alike tag of each return to destruction
 PALLET_CASES = 40
@@ -57,25 +58,15 @@ class SimConfig:
     warmup_days: int = 21  # the network fills up first; scenarios start after this
 
 
-class Queue(list):
-    """A FIFO as a plain list: stocks are short, and an empty list costs a tenth of an empty deque
-    (a large network holds millions of location x product stocks)."""
-
-    __slots__ = ()
-
-    def popleft(self) -> int:
-        return self.pop(0)
-
-    def appendleft(self, item: int) -> None:
-        self.insert(0, item)
-
-
 class Stock:
+    """A holder's stock of one product: sealed cases and loose packages, oldest first (plain lists: stocks are
+    short, and an empty list costs a tenth of an empty deque; a large network holds millions of them)."""
+
     __slots__ = ("cases", "loose")
 
     def __init__(self) -> None:
-        self.cases = Queue()
-        self.loose = Queue()
+        self.cases: list[int] = []
+        self.loose: list[int] = []
 
 
 @dataclass(eq=False)
@@ -644,7 +635,7 @@ class Simulation:
         sh.pkgs = keep
         stock = self.stock[sh.seller]
         for p in reversed(extra):
-            self._stock(stock, p).loose.appendleft(p)
+            self._stock(stock, p).loose.insert(0, p)
 
     def package_count(self, sh: Shipment) -> int:
         if not sh.cases and not sh.pallets:
@@ -783,9 +774,9 @@ class Simulation:
             pkgs = [p for p in s.loose if lot_of[p] == lot_idx]
             cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] == lot_idx]
             if pkgs:
-                s.loose = Queue(p for p in s.loose if lot_of[p] != lot_idx)
+                s.loose = [p for p in s.loose if lot_of[p] != lot_idx]
             if cases:
-                s.cases = Queue(c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx)
+                s.cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx]
             for c in cases:
                 self.unpack_case(loc, c, self.t_at(loc, day, 8.0, 9.0))
                 pkgs.extend(self.case_pkgs.pop(c))
@@ -874,7 +865,8 @@ class Simulation:
             loc.primary = net.nearest(loc.idx, serving)
             # its customers: the closest independents (vectorised: large networks have thousands)
             km = np.hypot(lats - loc.lat, (lons - loc.lon) * math.cos(math.radians(loc.lat)))
-            customers = [independents[i] for i in np.argsort(km, kind="stable")[: rng.randint(2, 5)].tolist()]
+            n_customers = rng.randint(2, 5)  # (not inside the slice: compiled, a slice bound may be evaluated twice)
+            customers = [independents[i] for i in np.argsort(km, kind="stable")[:n_customers].tolist()]
             exp = np.zeros(self._P)
             for c in customers:
                 c.secondary = loc.idx
@@ -1389,7 +1381,7 @@ class Simulation:
                 for _ in range(n_cases):
                     if not s.cases:
                         break
-                    cases.append(s.cases.popleft())
+                    cases.append(s.cases.pop(0))
                 sh.qty[prod] = sh.qty.get(prod, 0) + qty
             if not cases:
                 self.agenda[day + 1].append(("cancel", buyer, dict(sh.qty)))
@@ -1812,9 +1804,9 @@ class Simulation:
             cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] == lot_idx]
             if loose or cases:
                 if loose:
-                    s.loose = Queue(p for p in s.loose if lot_of[p] != lot_idx)
+                    s.loose = [p for p in s.loose if lot_of[p] != lot_idx]
                 if cases:
-                    s.cases = Queue(c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx)
+                    s.cases = [c for c in s.cases if lot_of[self.case_pkgs[c][0]] != lot_idx]
                 out.append((li, loose, cases))
         return out
 
@@ -2003,7 +1995,7 @@ class Simulation:
         )
         stock = self.stock[sh.seller]
         for p in sh.pkgs:
-            self._stock(stock, p).loose.appendleft(p)
+            self._stock(stock, p).loose.insert(0, p)
         for c in sh.cases:
             self._stock_case(stock, c)
         self.agenda[self.day + 1].append(("cancel", sh.buyer, dict(sh.qty)))

@@ -53,9 +53,9 @@ class FileWriter:
             self._made.add(folder)
         fd = os.open(self._prefix + name, self.FLAGS, 0o644)
         try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view) :]
+            done = os.write(fd, body)
+            while done < len(body):  # a short write (a full disk, a signal) goes on where it stopped
+                done += os.write(fd, memoryview(body)[done:])
         finally:
             os.close(fd)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator import ids
-from simulator.engine import DISPENSER_ROLES, RETURN_TAG, Lot, Shipment, Simulation, Stock
+from simulator.engine import DC_OR_DISPENSER, DISPENSER_ROLES, RETURN_TAG, Lot, Shipment, Simulation, Stock
 from simulator.events import DAY_MS, HOUR_MS
 from simulator.geo import haversine_km
 
@@ -229,7 +229,7 @@ class ScenarioBook:
 
     def divert_expired(self, sim: Simulation, loc: Any, lot: Lot, pkgs: list[int], day: int) -> bool:
         """An armed incident takes the first expired stock found on or after its day (any product)."""
-        if not pkgs or loc.role not in ("dc", *DISPENSER_ROLES) or sim.orgs[loc.org].scenario_actor:
+        if not pkgs or loc.role not in DC_OR_DISPENSER or sim.orgs[loc.org].scenario_actor:
             return False
         inc = next((i for i in self.expiry_armed if i.day <= day + 7), None)
         if inc is None:
@@ -355,7 +355,7 @@ class ScenarioBook:
         if s is None:
             return []
         while len(s.loose) < n and s.cases:
-            s.loose.extend(sim.case_pkgs.pop(s.cases.popleft()))
+            s.loose.extend(sim.case_pkgs.pop(s.cases.pop(0)))
         n = min(n, len(s.loose))
         if not remove:
             return list(s.loose)[:n]
@@ -817,11 +817,7 @@ def prepare_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) 
             held = []
             for li, st in enumerate(s.stock):
                 x = st.get(prod)
-                if (
-                    x is None
-                    or s.orgs[s.locs[li].org].scenario_actor
-                    or s.locs[li].role not in ("dc", *DISPENSER_ROLES)
-                ):
+                if x is None or s.orgs[s.locs[li].org].scenario_actor or s.locs[li].role not in DC_OR_DISPENSER:
                     continue
                 n = sum(1 for p in x.loose if s.pkg_lot[p] == lot)
                 n += sum(len(s.case_pkgs[c]) for c in x.cases if s.pkg_lot[s.case_pkgs[c][0]] == lot)
@@ -832,7 +828,7 @@ def prepare_reentry(book: ScenarioBook, sim: Simulation, inc: Incident, i: int) 
             _n, li = max(held)
             x = s.stock[li][prod]
             while x.cases and sum(1 for p in x.loose if s.pkg_lot[p] == lot) < 12:
-                x.loose.extend(s.case_pkgs.pop(x.cases.popleft()))
+                x.loose.extend(s.case_pkgs.pop(x.cases.pop(0)))
             mine = [p for p in x.loose if s.pkg_lot[p] == lot][: (4 if inc.camouflaged else 12)]
             x.loose = type(x.loose)(p for p in x.loose if p not in mine)
             book.expiry_armed.remove(inc)
@@ -1045,7 +1041,8 @@ def start_relabel(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     prods = _retail_products(sim, valuable=rng.random() < 0.5)
     if found and rng.random() < 0.6:
         src, _ = found[rng.randrange(len(found))]
-        pkgs = [it for it, c in sim.expired_hold[src] if not c][: rng.randint(3, 10)]
+        n_pkgs = rng.randint(3, 10)
+        pkgs = [it for it, c in sim.expired_hold[src] if not c][:n_pkgs]
         sim.expired_hold[src] = [(it, c) for it, c in sim.expired_hold[src] if c or it not in pkgs]
         inc.variant = "expired stock re-commissioned with a fresh lot and expiry"
     else:

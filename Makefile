@@ -20,7 +20,14 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m pip install -q -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the pinned dependencies
+install: $(STAMP) ## Create .venv, install the pinned dependencies, compile the simulator
+	@# mypyc build of the simulator (about 2 min; a no-op while it matches the sources; without a C compiler the
+	@# Python sources are used, just slower)
+	$(PYTHON) -m simulator build --if-possible
+
+compile: $(STAMP) ## Compile the simulator with mypyc (simulator/native.py), even if a matching build exists
+	rm -rf simulator/_native
+	$(PYTHON) -m simulator build
 
 migrate: install ## Apply database migrations
 	$(PYTHON) manage.py migrate --noinput
@@ -49,6 +56,6 @@ lock: ## Refresh requirements.lock from the current venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^torch==' > requirements.lock
 
 clean: ## Remove the venv and the embedded database
-	rm -rf $(VENV) data/db.sqlite3*
+	rm -rf $(VENV) data/db.sqlite3* simulator/_native
 
-.PHONY: help install migrate demo test lint format bench lock clean
+.PHONY: help install compile migrate demo test lint format bench lock clean

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+import simulator
+
+# the package's folder, not this file's: compiled, this module is loaded from simulator/_native/ (native.py)
+DATA_DIR = Path(str(simulator.__file__)).resolve().parent / "data"
 
 # Census divisions: a tiny network lives in one, a small one in a few, larger ones nationwide.
 DIVISIONS: dict[str, tuple[str, ...]] = {

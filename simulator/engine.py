@@ -15,8 +15,8 @@ import math
 import random
 from array import array
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 
@@ -26,23 +26,38 @@ from simulator.ids import _M1, _M2, _MASK40
 from simulator.network import Loc, Network, Org, Product
 from simulator.output import MAX_EVENTS_PER_DOCUMENT, Sink
 
-HOLDER_ROLES = ("plant", "3pl", "dc", "chain_dc", "repack", "returns")
-DISPENSER_ROLES = ("store", "pharmacy", "hospital")
+# Final: compiled with mypyc, these are C constants instead of a module-dict lookup at each use
+HOLDER_ROLES: Final = ("plant", "3pl", "dc", "chain_dc", "repack", "returns")
+DISPENSER_ROLES: Final = ("store", "pharmacy", "hospital")
 DC_OR_DISPENSER = ("dc", *DISPENSER_ROLES)
-GROUND_KM_PER_DAY = 700.0
+GROUND_KM_PER_DAY: Final = 700.0
 RETURN_TAG = {"recalled": "recall_return", "expired": "expiry_return"}  # look-alike tag of each return to destruction
-PALLET_CASES = 40
+PALLET_CASES: Final = 40
+# two upper-case hex digits per byte value (serial_text)
+_HEX2: Final = [f"{i:02X}" for i in range(256)]
 
 
-def serial_numbers(start: int, n: int, salt: int) -> list[int]:
+def serial_numbers(start: int, n: int, salt: int) -> np.ndarray:
     """The serial numbers of packages start..start+n-1 of a product (ids._mix40 of package number + salt,
-    vectorised: a bijection, so serials look random and never collide within a GTIN)."""
+    vectorised: a bijection, so serials look random and never collide within a GTIN), as int64."""
     mask = np.uint64(_MASK40)
     x = (np.arange(start, start + n, dtype=np.uint64) + np.uint64(salt)) & mask
     x = (x * np.uint64(_M1)) & mask  # uint64 products wrap modulo 2**64: the low 40 bits stay exact
     x ^= x >> np.uint64(19)
     x = (x * np.uint64(_M2)) & mask
-    return (x ^ (x >> np.uint64(21))).tolist()
+    return (x ^ (x >> np.uint64(21))).astype(np.int64)
+
+
+def serial_text(serial: int, numeric: bool) -> str:
+    """A package's serial as its SGTIN prints it: 13 digits ("%013d") or 10 upper-case hex digits ("%010X").
+
+    String operations rather than a %-format: compiled with mypyc they take half the time (serials have 40 bits,
+    so 10**13 + serial has 14 digits, the first a 1).
+    """
+    if numeric:
+        return str(serial + 10_000_000_000_000)[1:]
+    h = _HEX2
+    return f"{h[serial >> 32]}{h[serial >> 24 & 255]}{h[serial >> 16 & 255]}{h[serial >> 8 & 255]}{h[serial & 255]}"
 
 
 @dataclass
@@ -83,43 +98,138 @@ class Lot:
     phantom: bool = False  # a lot number nobody commissioned (counterfeit)
 
 
-@dataclass(eq=False, slots=True)
 class Shipment:
-    seller: int  # loc
-    buyer: int  # loc
-    owner_from: int  # org
-    owner_to: int  # org
-    pkgs: list[int] = field(default_factory=list)
-    cases: list[int] = field(default_factory=list)
-    pallets: list[int] = field(default_factory=list)
-    qty: dict[int, int] = field(default_factory=dict)  # prod -> units ordered (on-order bookkeeping)
-    possessor_from: int = -1
-    possessor_to: int = -1
-    po: str = ""
-    desadv: str = ""
-    kind: str = "sale"  # sale, transfer, return, return_rd
-    disposition: str = "in_transit"
-    arrive_day: int = 0
-    t_ship: int = 0
-    label_ship: Any = None
-    label_recv: Any = None
-    tag: Any = None
-    recv_tag: Any = None
-    lot_level: bool = False
-    ship_event: str = ""
-    recv_t: int = -1  # forced receipt time (scenarios)
-    on_receive: Any = None  # callback(sim, shipment, day)
-    no_receive: bool = False
-    submitter: int = -1  # org that reports the shipping event (3PL for manufacturer-owned stock)
-    inflate: int = 0  # lot-level report claims this many more units than shipped (scenario)
-    force_recv: bool = False  # the receipt is always reported (scenarios whose fraud is the report itself)
-    ship_seq: int = 0  # the sink's sequence number of the shipping event (receipts must be written after it)
-    label_restock: Any = None
-    cache: Any = None  # rendered EPCs and parties, shared by the shipping and receiving events
-    recalled: Any = None  # lots recalled while it was on the road (set by Simulation.recall)
+    """One consignment from a seller to a buyer location, and what its events need.
+
+    A plain class with a hand-written __init__ (formerly a dataclass with the same fields, defaults and order):
+    compiled with mypyc, a dataclass's generated __init__ still runs interpreted.
+    """
+
+    __slots__ = (
+        "arrive_day",
+        "buyer",
+        "cache",
+        "cases",
+        "desadv",
+        "disposition",
+        "force_recv",
+        "inflate",
+        "kind",
+        "label_recv",
+        "label_restock",
+        "label_ship",
+        "lot_level",
+        "no_receive",
+        "on_receive",
+        "owner_from",
+        "owner_to",
+        "pallets",
+        "pkgs",
+        "po",
+        "possessor_from",
+        "possessor_to",
+        "qty",
+        "recalled",
+        "recv_t",
+        "recv_tag",
+        "seller",
+        "ship_event",
+        "ship_seq",
+        "submitter",
+        "t_ship",
+        "tag",
+    )
+
+    def __init__(
+        self,
+        seller: int,
+        buyer: int,
+        owner_from: int,
+        owner_to: int,
+        pkgs: list[int] | None = None,
+        cases: list[int] | None = None,
+        pallets: list[int] | None = None,
+        qty: dict[int, int] | None = None,
+        possessor_from: int = -1,
+        possessor_to: int = -1,
+        po: str = "",
+        desadv: str = "",
+        kind: str = "sale",
+        disposition: str = "in_transit",
+        arrive_day: int = 0,
+        t_ship: int = 0,
+        label_ship: Any = None,
+        label_recv: Any = None,
+        tag: Any = None,
+        recv_tag: Any = None,
+        lot_level: bool = False,
+        ship_event: str = "",
+        recv_t: int = -1,
+        on_receive: Any = None,
+        no_receive: bool = False,
+        submitter: int = -1,
+        inflate: int = 0,
+        force_recv: bool = False,
+        ship_seq: int = 0,
+        label_restock: Any = None,
+        cache: Any = None,
+        recalled: Any = None,
+    ) -> None:
+        self.seller = seller  # loc
+        self.buyer = buyer  # loc
+        self.owner_from = owner_from  # org
+        self.owner_to = owner_to  # org
+        self.pkgs: list[int] = [] if pkgs is None else pkgs
+        self.cases: list[int] = [] if cases is None else cases
+        self.pallets: list[int] = [] if pallets is None else pallets
+        self.qty: dict[int, int] = {} if qty is None else qty  # prod -> units ordered (on-order bookkeeping)
+        self.possessor_from = possessor_from
+        self.possessor_to = possessor_to
+        self.po = po
+        self.desadv = desadv
+        self.kind = kind  # sale, transfer, return, return_rd
+        self.disposition = disposition
+        self.arrive_day = arrive_day
+        self.t_ship = t_ship
+        self.label_ship = label_ship
+        self.label_recv = label_recv
+        self.tag = tag
+        self.recv_tag = recv_tag
+        self.lot_level = lot_level
+        self.ship_event = ship_event
+        self.recv_t = recv_t  # forced receipt time (scenarios)
+        self.on_receive = on_receive  # callback(sim, shipment, day)
+        self.no_receive = no_receive
+        self.submitter = submitter  # org that reports the shipping event (3PL for manufacturer-owned stock)
+        self.inflate = inflate  # lot-level report claims this many more units than shipped (scenario)
+        self.force_recv = force_recv  # the receipt is always reported (scenarios whose fraud is the report itself)
+        self.ship_seq = ship_seq  # the sink's sequence number of the shipping event (receipts are written after it)
+        self.label_restock = label_restock
+        self.cache = cache  # rendered EPCs and parties, shared by the shipping and receiving events
+        self.recalled = recalled  # lots recalled while it was on the road (set by Simulation.recall)
 
     def units(self) -> int:
         return len(self.pkgs) + len(self.cases) + len(self.pallets)
+
+
+# A dispensing event's text up to its eventID, and from the eventID to the eventTime
+_DISPENSING_HEAD: Final = '{"type":"ObjectEvent","eventID":"'
+_DISPENSING_TIME: Final = '","eventTime":"'
+
+
+class _Dispenser:
+    """What dispensing at a location needs every day (a class with typed fields: compiled, direct field access)."""
+
+    __slots__ = ("miss", "org", "org_idx", "sgtin_prefix", "skew", "stock", "tail")
+
+    def __init__(self, stock: dict[int, Stock], org: Org, miss: float, sgtin_prefix: list[str], tail: str) -> None:
+        self.stock = stock
+        self.org = org
+        self.org_idx = org.idx
+        self.miss = miss
+        self.skew = org.skew_ms
+        self.sgtin_prefix = sgtin_prefix  # the SGTIN up to the serial, per product, in the partner's form
+        self.tail = tail
 
 
 class Simulation:
@@ -140,7 +250,7 @@ class Simulation:
         self.pkg_lot = array("i")
         self.pkg_serial = array("q")  # the number a package's serial prints (ids.serial_numeric / serial_alnum)
         self.lots: list[Lot] = []
-        self.lot_exp = array("i")  # expiry day per lot, for fast picking
+        self.lot_exp: list[int] = []  # expiry day per lot, for fast picking
         self.lots_of: dict[int, list[int]] = defaultdict(list)
         self.case_pkgs: dict[int, list[int]] = {}
         self.pallet_cases: dict[int, list[int]] = {}
@@ -183,16 +293,13 @@ class Simulation:
         # dispenser -> (products, the days they were first asked for): prescriptions waiting for stock
         self.backorders: dict[int, tuple[list[int], list[int]]] = {}
         self.last_seq = 0
-        # per product and identifier form: the SGTIN as one %-template (prefix and serial format); the serial
-        # number of every package is computed when it is made (pkg_serial)
-        self._serial_tmpl = [
-            [p.sgtin[dl].replace("%", "%%") + ("%013d" if p.numeric_serials else "%010X") for p in self.products]
-            for dl in (0, 1)
-        ]
+        # per identifier form and product: the SGTIN up to its serial; per product: whether serials are numeric
+        # (serial_text). The serial number of every package is computed when it is made (pkg_serial).
+        self._sgtin_prefix: list[list[str]] = [[p.sgtin[dl] for p in self.products] for dl in (0, 1)]
+        self._numeric: list[bool] = [p.numeric_serials for p in self.products]
         self._salt = [p.salt for p in self.products]
         self._replenishers: tuple[int, list[Loc]] = (-1, [])  # (number of locations, holders that reorder)
-        self._dispenser_statics: dict[int, tuple] = {}
-        self._dispensing_templates: dict[tuple[int, int], str] = {}
+        self._dispenser_statics: dict[int, _Dispenser] = {}
         self._grow_locs()
         self._prepare_demand()
         self._doy = [(cfg.start + dt.timedelta(days=d)).timetuple().tm_yday for d in range(cfg.days + 1)]
@@ -215,9 +322,10 @@ class Simulation:
         self.mix_r /= self.mix_r.sum()
         self.mix_h /= self.mix_h.sum()
         self.controlled = np.array([p.schedule in ("CII", "CIII") for p in self.products])
-        self.ctrl = self.controlled.tolist()
-        self.mix_r_list = self.mix_r.tolist()
-        self.mix_h_list = self.mix_h.tolist()
+        # typed lists (compiled, items of an untyped tolist() would go through generic arithmetic)
+        self.ctrl: list[bool] = self.controlled.tolist()
+        self.mix_r_list: list[float] = self.mix_r.tolist()
+        self.mix_h_list: list[float] = self.mix_h.tolist()
         self.disp_locs = [loc for loc in self.locs if loc.role in DISPENSER_ROLES]
         self.dc_locs = [loc.idx for loc in self.locs if loc.role == "dc"]
         self._late_starters: tuple[int, set[int]] = (-1, set())
@@ -290,21 +398,27 @@ class Simulation:
     # ------------------------------------------------------------------ identifiers and time
 
     def epc(self, pid: int, dl: bool) -> str:
-        return self._serial_tmpl[dl][self.pkg_prod[pid]] % self.pkg_serial[pid]
+        prod = self.pkg_prod[pid]
+        return self._sgtin_prefix[dl][prod] + serial_text(self.pkg_serial[pid], self._numeric[prod])
 
-    def epcs(self, pids: Any, dl: bool) -> list[str]:
+    def epcs(self, pids: list[int], dl: bool) -> list[str]:
         """SGTINs of packages (the hottest loop: serials are computed when packages are made)."""
-        pp, ser, tmpl = self.pkg_prod, self.pkg_serial, self._serial_tmpl[dl]
-        return [tmpl[pp[p]] % ser[p] for p in pids]
+        pp, ser, prefix, numeric = self.pkg_prod, self.pkg_serial, self._sgtin_prefix[dl], self._numeric
+        out: list[str] = []
+        for p in pids:
+            prod = pp[p]
+            out.append(prefix[prod] + serial_text(ser[p], numeric[prod]))
+        return out
 
     def new_packages(self, prod: int, lot: int, n: int, in_lot: bool = True) -> range:
         """n new packages; in_lot=False for packages the lot's maker never made (counterfeits)."""
         if lot >= 0 and in_lot:
             self.lots[lot].size += n
         start = len(self.pkg_prod)
-        self.pkg_prod.extend([prod] * n)
-        self.pkg_lot.extend([lot] * n)
-        self.pkg_serial.extend(serial_numbers(start, n, self._salt[prod]))
+        # array to array (copied in C): extending an array from a list converts every item, one call each
+        self.pkg_prod.extend(array("i", [prod]) * n)
+        self.pkg_lot.extend(array("i", [lot]) * n)
+        self.pkg_serial.frombytes(serial_numbers(start, n, self._salt[prod]).tobytes())
         return range(start, start + n)
 
     def copies(self, pids: list[int]) -> list[int]:
@@ -354,14 +468,16 @@ class Simulation:
         off = loc.std_off
         if loc.dst and clock._dst[(t + off * 60_000) // DAY_MS + clock._date_base]:
             off += 60
-        day, ms = divmod(t + off * 60_000 + self.orgs[loc.org].skew_ms, DAY_MS)
-        minute, ms = divmod(ms, 60_000)
+        local = t + off * 60_000 + self.orgs[loc.org].skew_ms
+        day, ms = local // DAY_MS, local % DAY_MS  # (not divmod: compiled, // and % are plain integer operations)
         offs = clock._offsets[off]
-        return clock._dates[day + clock._date_base] + clock._hm[minute] + clock._sms[ms] + offs, offs
+        # an f-string: one string built (compiled, date + time + ... makes three)
+        return f"{clock._dates[day + clock._date_base]}{clock._hm[ms // 60_000]}{clock._sms[ms % 60_000]}{offs}", offs
 
     def number(self, org: int, prefix: str) -> str:
-        self.doc_counter[org] += 1
-        return f"{prefix}{self.doc_counter[org]:08d}"
+        n = self.doc_counter[org] + 1
+        self.doc_counter[org] = n
+        return prefix + str(n).zfill(8)  # (f"{n:08d}" compiled is a str.format call: several times slower)
 
     def late_days(self, org: Org) -> int:
         if org.late and self.noise_rng.random() < org.late * self.cfg.late:
@@ -520,15 +636,18 @@ class Simulation:
             frag = self._party_cache[key] = ',"sourceList":' + src + ',"destinationList":' + dst
         L = self.locs
         btype = "rma" if sh.kind in ("return", "return_rd") else "po"
-        return (
-            ',"bizTransactionList":[{"type":"'
-            + btype
-            + '","bizTransaction":"'
-            + ids.biz_transaction(L[sh.buyer].gln, sh.po)
-            + '"},{"type":"desadv","bizTransaction":"'
-            + ids.biz_transaction(L[sh.seller].gln, sh.desadv)
-            + '"}]'
-            + frag
+        # one join (a chain of + copies the growing text at every step)
+        return "".join(
+            (
+                ',"bizTransactionList":[{"type":"',
+                btype,
+                '","bizTransaction":"',
+                ids.biz_transaction(L[sh.buyer].gln, sh.po),
+                '"},{"type":"desadv","bizTransaction":"',
+                ids.biz_transaction(L[sh.seller].gln, sh.desadv),
+                '"}]',
+                frag,
+            )
         )
 
     def render(self, sh: Shipment, dl: bool) -> tuple[list[str], str]:
@@ -803,12 +922,13 @@ class Simulation:
             return
         dl = org.digital_link
         pkgs = self.case_pkgs[cid]
-        tmpl, serials = self._serial_tmpl[dl][self.pkg_prod[pkgs[0]]], self.pkg_serial
+        prod = self.pkg_prod[pkgs[0]]  # a case holds one product
+        prefix, numeric, serials = self._sgtin_prefix[dl][prod], self._numeric[prod], self.pkg_serial
         self.emit_aggregation(
             loc,
             t,
             self.cont_epc[cid][dl],
-            [tmpl % serials[p] for p in pkgs],  # a case holds one product
+            [prefix + serial_text(serials[p], numeric) for p in pkgs],
             "DELETE",
             "unpacking",
             "in_progress",
@@ -938,14 +1058,13 @@ class Simulation:
         is_h = np.array([loc.role == "hospital" for loc in locs], dtype=bool)
         n_r = int(counts[~is_h].sum())
         n_h = int(counts[is_h].sum())
-        prods_r = self.np.choice(self._P, size=n_r, p=mix_r).tolist() if n_r else []
-        prods_h = self.np.choice(self._P, size=n_h, p=mix_h).tolist() if n_h else []
+        prods_r: list[int] = self.np.choice(self._P, size=n_r, p=mix_r).tolist() if n_r else []
+        prods_h: list[int] = self.np.choice(self._P, size=n_h, p=mix_h).tolist() if n_h else []
         ir = ih = 0
-        rng = self.rng
+        rng_random = self.rng.random  # a bound method: compiled, a cheaper call than a method lookup each time
         clock = self.clock
         sink = self.sink
         ids = self.ids
-        ids_next = ids.next
         ready = ids._ready  # eventIDs drawn ahead (EventIds.next, inlined)
         watch_pid = self.watch_pid
         watch_loc = self.watch_dispense_loc
@@ -954,13 +1073,15 @@ class Simulation:
         sink_buf = sink.buf
         step_counts = sink.by_org_step
         serials = self.pkg_serial
+        numeric = self._numeric
         noise_random = self.noise_rng.random
         sms = clock._sms
         boosts = self.demand_boost
         date_hm = clock.day_minutes(day)  # "YYYY-MM-DDTHH:MM:" per minute of the local day
         offsets: dict[tuple[int, bool], int] = {}
         statics = self._dispenser_statics
-        templates = self._dispensing_templates
+        n: int  # (typed for mypyc: tolist() gives Any)
+        hosp: bool
         for loc, n, hosp in zip(locs, counts.tolist(), is_h.tolist(), strict=True):
             if hosp:
                 prods = prods_h[ih : ih + n]
@@ -976,6 +1097,7 @@ class Simulation:
                     ctrl = [i for i in range(self._P) if self.controlled[i]]
                     prods = prods + [ctrl[int(x)] for x in self.np.integers(0, len(ctrl), size=extra)]
             waiting = backorders.pop(loc_idx, None) if backorders else None
+            since: list[int] | None
             if waiting:
                 # prescriptions the pharmacy could not fill earlier: filled once the stock arrives
                 since = waiting[1] + [day] * len(prods)
@@ -987,7 +1109,8 @@ class Simulation:
             st = statics.get(loc_idx)
             if st is None:
                 st = statics[loc_idx] = self._dispenser_static(loc)
-            stock, org, org_idx, miss, skew, serial_tmpl = st
+            stock, org, org_idx, miss, skew = st.stock, st.org, st.org_idx, st.miss, st.skew
+            prefix, tail = st.sgtin_prefix, st.tail
             zone = (loc.std_off, loc.dst)
             off = offsets.get(zone)
             if off is None:
@@ -995,9 +1118,8 @@ class Simulation:
             offs = clock.offstr(off)
             base_local = day * DAY_MS + skew
             base_utc = day * DAY_MS - off * 60_000
-            tmpl = templates.get((loc_idx, off))
-            if tmpl is None:
-                tmpl = templates[(loc_idx, off)] = self._dispensing_template(loc, offs)
+            # the event text between eventTime (without its offset) and the SGTIN
+            mid = offs + '","eventTimeZoneOffset":"' + offs + '","epcList":["'
             # plain events go straight into the partner's buffer (Sink.emit_plain, inlined: the hottest loop)
             buf = sink_buf.get(org_idx)
             if buf is None:
@@ -1025,19 +1147,20 @@ class Simulation:
                     label = watch_loc[loc_idx](self, loc, pid, day)
                 if miss and noise_random() < miss:
                     continue
-                ms = int((9.0 + 11.0 * rng.random()) * HOUR_MS)
+                ms = int((9.0 + 11.0 * rng_random()) * HOUR_MS)
                 if ready:
                     eid = ready.pop()
                 else:  # a new batch (a scenario's hook may have drawn the last one)
-                    eid = ids_next()
+                    eid = ids.next()
                     ready = ids._ready
                 local_ms = skew + ms  # dispensing happens on the local business day: same date, unless skewed
                 if 0 <= local_ms < DAY_MS:
-                    minute, rest = divmod(local_ms, 60_000)
-                    ts = date_hm[minute] + sms[rest]
+                    ts = date_hm[local_ms // 60_000] + sms[local_ms % 60_000]
                 else:
                     ts = clock.local(base_local + ms, off)[: -len(offs)]
-                text = tmpl % (eid, ts, serial_tmpl[prod] % serials[pid])
+                serial = serial_text(serials[pid], numeric[prod])
+                # one f-string: compiled, a single string build (a %-template is parsed at every event)
+                text = f"{_DISPENSING_HEAD}{eid}{_DISPENSING_TIME}{ts}{mid}{prefix[prod]}{serial}{tail}"
                 ts += offs
                 late = self.late_days(org) if org.late else 0
                 if label is None and not late:
@@ -1068,23 +1191,18 @@ class Simulation:
             if wd in loc.order_days and self.review.get(loc.idx):
                 self._reorder(loc, sorted(self.review.pop(loc.idx)), day)
 
-    def _dispenser_static(self, loc: Loc) -> tuple:
+    def _dispenser_static(self, loc: Loc) -> _Dispenser:
         """What dispensing at a location needs every day: stock, partner, reporting habit, clock skew, SGTINs."""
         org = self.orgs[loc.org]
         miss = org.miss.get("dispensing", 0.0) * self.cfg.missing
-        return self.stock[loc.idx], org, org.idx, miss, org.skew_ms, self._serial_tmpl[org.digital_link]
-
-    def _dispensing_template(self, loc: Loc, offs: str) -> str:
-        """A dispensing event as a %-template of eventID, local time (without offset) and SGTIN."""
-        dl = self.orgs[loc.org].digital_link
-        return (
-            '{"type":"ObjectEvent","eventID":"%s","eventTime":"%s'
-            + offs
-            + '","eventTimeZoneOffset":"'
-            + offs
-            + '","epcList":["%s"],"action":"OBSERVE","bizStep":"dispensing","disposition":"dispensed",'
-            '"readPoint":{"id":"' + loc.sgln[dl].replace("%", "%%") + '"}}'
+        dl = org.digital_link
+        # a dispensing event's text after its SGTIN
+        tail = (
+            '"],"action":"OBSERVE","bizStep":"dispensing","disposition":"dispensed","readPoint":{"id":"'
+            + loc.sgln[dl]
+            + '"}}'
         )
+        return _Dispenser(self.stock[loc.idx], org, miss, self._sgtin_prefix[dl], tail)
 
     def _reorder(self, loc: Loc, touched: list[int], day: int) -> None:
         """On an ordering day: order up to cover the days until the next delivery, plus safety stock."""
@@ -1097,16 +1215,15 @@ class Simulation:
         boosted = boost is not None and boost[1] <= day < boost[2]
         rate = loc.rate
         low_days, high_days = gap + 3, gap + 11
-        ceil = math.ceil
         for prod in touched:
             r = rate * mix[prod]
             if boosted and boost is not None and self.ctrl[prod]:
                 r += rate * boost[0] * 0.5 / max(1, sum(self.ctrl))
-            s_low = ceil(r * low_days) or 1
+            s_low = math.ceil(r * low_days) or 1  # (math.ceil called directly: compiled, it is inlined)
             s = stock.get(prod)
             pos = (len(s.loose) if s else 0) + oo.get(prod, 0)
             if pos <= s_low:
-                s_high = max(s_low + 1, ceil(r * high_days))
+                s_high = max(s_low + 1, math.ceil(r * high_days))
                 self.place_order(loc.idx, prod, s_high - pos, day)
 
     def place_order(self, buyer: int, prod: int, qty: int, day: int, supplier: int = -1, tag: Any = None) -> None:
@@ -1211,11 +1328,11 @@ class Simulation:
                 loose.extend(case_pkgs.pop(c))
                 continue
             # the first qty packages, unless one of them is short-dated (then one at a time)
-            batch = loose[:qty]
-            if min(map(lot_exp.__getitem__, map(lot_of.__getitem__, batch))) > limit:  # (the lookups run in C)
-                del loose[: len(batch)]
-                pkgs += batch
-                qty -= len(batch)
+            n = min(qty, len(loose))
+            if self._none_expire(loose, n, limit):
+                pkgs += loose[:n]
+                del loose[:n]
+                qty -= n
                 continue
             p = loose.pop(0)
             if lot_exp[lot_of[p]] <= limit:
@@ -1224,6 +1341,11 @@ class Simulation:
             pkgs.append(p)
             qty -= 1
         return pkgs, cases
+
+    def _none_expire(self, pkgs: list[int], n: int, limit: int) -> bool:
+        """Whether none of the first n packages expires by day limit (compiled, all() over a generator is a loop)."""
+        lot_exp, lot_of = self.lot_exp, self.pkg_lot
+        return all(lot_exp[lot_of[pkgs[i]]] > limit for i in range(n))
 
     def _quarantine(self, loc: Loc, item: int, case: bool) -> None:
         self.expired_hold.setdefault(loc.idx, []).append((item, case))
@@ -1242,7 +1364,7 @@ class Simulation:
         picked = self.picked.get(loc.idx)
         if picked is None:
             picked = self.picked[loc.idx] = set()
-        expiry_of, lot_of, limit = self.lot_exp.__getitem__, self.pkg_lot.__getitem__, day + 10
+        limit = day + 10
         for (buyer, _ctrl, label), items in by_buyer.items():
             bloc = self.locs[buyer]
             holder = bloc.role not in DISPENSER_ROLES
@@ -1254,7 +1376,7 @@ class Simulation:
                 if s is None or not (s.loose or s.cases):  # nothing to pick (a third of the lines, in a shortage)
                     picked.add(prod)
                     got = 0
-                elif not holder and 0 < qty <= len(s.loose) and min(map(expiry_of, map(lot_of, s.loose[:qty]))) > limit:
+                elif not holder and 0 < qty <= len(s.loose) and self._none_expire(s.loose, qty, limit):
                     # the common line, _take_units inlined: a dispenser's order filled from open stock, none of
                     # it short-dated
                     picked.add(prod)
@@ -1490,10 +1612,10 @@ class Simulation:
         sg = loc.sgln[dl]
         size = p.case_size
         made = self.new_packages(prod, lot.idx, size * n_cases)  # the serials of a run are drawn together
-        tmpl, serials = self._serial_tmpl[dl][prod], self.pkg_serial
+        prefix, numeric, serials = self._sgtin_prefix[dl][prod], self._numeric[prod], self.pkg_serial
         for k in range(n_cases):
             pids = made[k * size : (k + 1) * size]
-            epcs = [tmpl % x for x in serials[pids.start : pids.stop]]
+            epcs = [prefix + serial_text(x, numeric) for x in serials[pids.start : pids.stop]]
             ts, off = self.stamp(loc, t)
             eid = self.ids.next()
             self.sink.emit(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from typing import Final
 
 import numpy as np
 
@@ -18,11 +19,12 @@ EPCIS_CONTEXT = [
     "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
     {"cbvmda": "urn:epcglobal:cbv:mda:"},
 ]
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
+# Final: mypyc inlines these constants (a plain module global is a dict lookup at every use)
+DAY_MS: Final = 86_400_000
+HOUR_MS: Final = 3_600_000
 # A simulation day's document window runs from 08:00 UTC (midnight Pacific standard time) to
 # 08:00 UTC the next day, so a US business day never straddles two windows.
-WINDOW_SHIFT_MS = 8 * HOUR_MS
+WINDOW_SHIFT_MS: Final = 8 * HOUR_MS
 
 
 def offset_str(minutes: int) -> str:
@@ -59,14 +61,15 @@ class Clock:
 
     def local(self, local_ms: int, off_min: int) -> str:
         """eventTime text for a local wall-clock time (ms since local midnight of day 0)."""
-        day, ms = divmod(local_ms, DAY_MS)
-        minute, ms = divmod(ms, 60_000)
-        return self._dates[day + self._date_base] + self._hm[minute] + self._sms[ms] + self._offsets[off_min]
+        # // and % rather than divmod: compiled, these are plain integer operations
+        day, ms = local_ms // DAY_MS, local_ms % DAY_MS
+        # f-strings here: one string built (compiled, a + b + c + d makes three)
+        date = self._dates[day + self._date_base]
+        return f"{date}{self._hm[ms // 60_000]}{self._sms[ms % 60_000]}{self._offsets[off_min]}"
 
     def utc(self, t_ms: int) -> str:
-        day, ms = divmod(t_ms, DAY_MS)
-        minute, ms = divmod(ms, 60_000)
-        return self._dates[day + self._date_base] + self._hm[minute] + self._sms[ms] + "Z"
+        day, ms = t_ms // DAY_MS, t_ms % DAY_MS
+        return f"{self._dates[day + self._date_base]}{self._hm[ms // 60_000]}{self._sms[ms % 60_000]}Z"
 
     def date(self, day: int) -> str:
         return self._dates[day + self._date_base]
@@ -100,8 +103,9 @@ class EventIds:
     per-event cost is one slice).
     """
 
-    BATCH = 4096
-    WIDTH = 45  # len("urn:uuid:") + 36
+    # Final: compiled (mypyc), a plain class attribute would be an instance slot, not EventIds.BATCH
+    BATCH: Final = 4096
+    WIDTH: Final = 45  # len("urn:uuid:") + 36
 
     def __init__(self, seed: int) -> None:
         self._bits = random.Random(f"event-ids/{seed}").getrandbits
@@ -188,30 +192,38 @@ def object_event(
     ilmd: str = "",
     qty: str = "",
 ) -> str:
-    parts = ['{"type":"ObjectEvent","eventID":"', eid, '","eventTime":"', ts, '","eventTimeZoneOffset":"', off, '"']
-    if epcs:
-        parts += [',"epcList":["', '","'.join(epcs), '"]']
-    if qty:
-        parts += [',"quantityList":', qty]
-    parts += [
-        ',"action":"',
-        action,
-        '","bizStep":"',
-        step,
-        '","disposition":"',
-        disp,
-        '","readPoint":{"id":"',
-        rp,
-        '"}',
-    ]
-    if bl:
-        parts += [',"bizLocation":{"id":"', bl, '"}']
-    if extra:
-        parts.append(extra)
-    if ilmd:
-        parts.append(ilmd)
-    parts.append("}")
-    return "".join(parts)
+    # one join over a tuple, absent parts empty (compiled, growing a list of parts cost a third of the time)
+    return "".join(
+        (
+            '{"type":"ObjectEvent","eventID":"',
+            eid,
+            '","eventTime":"',
+            ts,
+            '","eventTimeZoneOffset":"',
+            off,
+            '"',
+            ',"epcList":["' if epcs else "",
+            '","'.join(epcs) if epcs else "",
+            '"]' if epcs else "",
+            ',"quantityList":' if qty else "",
+            qty,
+            ',"action":"',
+            action,
+            '","bizStep":"',
+            step,
+            '","disposition":"',
+            disp,
+            '","readPoint":{"id":"',
+            rp,
+            '"}',
+            ',"bizLocation":{"id":"' if bl else "",
+            bl,
+            '"}' if bl else "",
+            extra,
+            ilmd,
+            "}",
+        )
+    )
 
 
 def aggregation_event(

@@ -341,7 +341,8 @@ class ScenarioBook:
         if self._region_pharmacies is None:
             net = sim.net
             counties = net.geo.counties
-            self._region_pharmacies = [p for p in net.geo.pharmacies if counties[p[0]].state in net.region_states]
+            states = set(net.region_states)  # (a set: tens of thousands of lookups)
+            self._region_pharmacies = [p for p in net.geo.pharmacies if counties[p[0]].state in states]
         return self._region_pharmacies
 
     @staticmethod

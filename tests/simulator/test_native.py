@@ -55,8 +55,10 @@ def test_the_compiled_build_writes_the_same_bytes_as_the_python_sources(seed: in
     _require_build()
     compiled = _generate(seed, tmp_path / "compiled", pure=False)
     pure = _generate(seed, tmp_path / "pure", pure=True)
-    assert compiled["using"] == "compiled" and compiled["engine"].endswith(".so")
-    assert pure["using"] == "python" and pure["engine"].endswith("engine.py")
+    assert compiled["using"] == "compiled"
+    assert compiled["engine"].endswith(".so")
+    assert pure["using"] == "python"
+    assert pure["engine"].endswith("engine.py")
     a, b = _files(tmp_path / "compiled"), _files(tmp_path / "pure")
     assert a.keys() == b.keys()
     assert [name for name in a if a[name] != b[name]] == []
@@ -78,7 +80,8 @@ def _edit_stamp(build: Path, **changes: object) -> None:
 def test_a_build_is_used_only_while_every_source_matches(tmp_path: Path) -> None:
     build = _copy_build(tmp_path)
     files, why = native.check(build)
-    assert files is not None and set(files) >= {f"simulator.{m}" for m in native.MODULES}
+    assert files is not None
+    assert set(files) >= {f"simulator.{m}" for m in native.MODULES}
     sources = json.loads((build / native.STAMP).read_text())["sources"]
     _edit_stamp(build, sources={**sources, "engine": "0" * 64})  # as if engine.py had been edited since
     files, why = native.check(build)
@@ -90,15 +93,38 @@ def test_a_build_for_another_interpreter_or_an_incomplete_one_is_not_used(tmp_pa
     build = _copy_build(tmp_path)
     _edit_stamp(build, abi=".cpython-312-x86_64-linux-gnu.so")
     files, why = native.check(build)
-    assert files is None and "rebuild" in why
+    assert files is None
+    assert "rebuild" in why
     build = _copy_build(tmp_path / "again")
     next((build / "simulator").glob("scenarios.*")).unlink()
     files, why = native.check(build)
-    assert files is None and "incomplete" in why
+    assert files is None
+    assert "incomplete" in why
 
 
 def test_without_a_build_the_python_sources_are_used(tmp_path: Path) -> None:
     files, why = native.check(tmp_path / "nothing")
-    assert files is None and "no compiled build" in why
+    assert files is None
+    assert "no compiled build" in why
     out = _generate(1, tmp_path / "out", pure=True)
-    assert out["using"] == "python" and out["engine"].endswith("engine.py")
+    assert out["using"] == "python"
+    assert out["engine"].endswith("engine.py")
+
+
+def test_the_simulators_check_digit_is_the_services() -> None:
+    """simulator.ids.check_digit repeats provenance's gs1_check_digit as a loop mypyc compiles: they must agree."""
+    import random
+
+    from provenance.epcis.identifiers import gs1_check_digit
+    from simulator.ids import check_digit
+
+    rng = random.Random(5)
+    for length in (7, 11, 12, 13, 16, 17):
+        for _ in range(2000):
+            digits = "".join(rng.choice("0123456789") for _ in range(length))
+            assert check_digit(digits) == gs1_check_digit(digits), digits
+    for bad in ("12a4", "١٢٣", ""):  # both refuse these
+        with pytest.raises(ValueError):
+            gs1_check_digit(bad)
+        with pytest.raises(ValueError):
+            check_digit(bad)

@@ -10,7 +10,7 @@ and prints events, seconds, events/s, CPU seconds, peak RSS and the ratios b/a a
 a fresh process (so peak RSS is the run's own) and is repeated; the median is reported. The issue asks
 for (b) >= 50,000 events/s on one core; `--cpu N` pins both to one CPU.
 
-Usage: .venv/bin/python bench/simulate.py [--scale small] [--seed 1] [--repeat 3] [--cpu N]
+Usage: .venv/bin/python bench/simulate.py [--scale small] [--seed 1] [--repeat 3] [--cpu N] [--dir /dev/shm --discard]
 Output goes to a temporary folder that is deleted once every run is done (about 1.5 GB per medium run), not
 between runs: on an ext4 file system without a journal, files created within a few minutes of a mass deletion
 get their inodes only after the kernel has scanned past every recently freed one (find_inode_bit /
@@ -112,13 +112,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=None, help="pin every measured process to this CPU")
     parser.add_argument("--no-pure", action="store_true", help="skip (c), the run on the Python sources")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where the runs write (default: the system's temporary folder); /dev/shm takes the disk out of it",
+    )
+    parser.add_argument(
+        "--discard",
+        action="store_true",
+        help="delete each run's output once measured (for a tmpfs --dir: memory; on ext4 see above)",
+    )
     args = parser.parse_args()
     common = {"seed": args.seed, "scale": args.scale, "cpu": args.cpu}
 
     sims: list[dict] = []
     pures: list[dict] = []
     raws: list[dict] = []
-    session = Path(tempfile.mkdtemp(prefix="bench-simulate-"))
+    session = Path(tempfile.mkdtemp(prefix="bench-simulate-", dir=args.dir))
+
+    def done_with(out: Path) -> None:
+        if args.discard:
+            shutil.rmtree(out, ignore_errors=True)
+
     try:
         for i in range(args.repeat):
             sim = measure({**common, "what": "simulate"}, session / f"sim-{i}")
@@ -127,6 +143,8 @@ def main() -> None:
             )
             sims.append(sim)
             raws.append(raw)
+            done_with(session / f"sim-{i}")
+            done_with(session / f"raw-{i}")
             line = (
                 f"  run: simulate ({sim['using']}) {sim['events']:,} events in {sim['seconds']:.2f} s "
                 f"({sim['events'] / sim['seconds']:,.0f}/s, CPU {sim['user_seconds']:.2f} s user "
@@ -139,6 +157,7 @@ def main() -> None:
                         f"the Python sources wrote {pure['events']} events, the compiled build {sim['events']}"
                     )
                 pures.append(pure)
+                done_with(session / f"pure-{i}")
                 pure_rate = pure["events"] / pure["seconds"]
                 line += f"; Python sources {pure_rate:,.0f}/s (CPU {pure['user_seconds']:.2f} s user)"
             print(line, flush=True)
@@ -147,7 +166,7 @@ def main() -> None:
     raw_rate = statistics.median(r["events"] / r["seconds"] for r in raws)
     rate = statistics.median(s["events"] / s["seconds"] for s in sims)
     pinned = f", pinned to CPU {args.cpu}" if args.cpu is not None else ""
-    print(f"scale {args.scale}, seed {args.seed}, {args.repeat} runs, median{pinned}")
+    print(f"scale {args.scale}, seed {args.seed}, {args.repeat} runs, median{pinned}, writing under {session.parent}")
     print(f"  {'(a) raw template loop to files:':<34}{raw_rate:>10,.0f} events/s")
     print(describe(f"(b) simulate to files ({sims[0]['using']}):", sims))
     if pures:

@@ -249,6 +249,9 @@ class Simulation:
         self.pkg_prod = array("i")
         self.pkg_lot = array("i")
         self.pkg_serial = array("q")  # the number a package's serial prints (ids.serial_numeric / serial_alnum)
+        # the serial as its SGTIN prints it (serial_text), made once per package: a package's SGTIN is written
+        # four or five times (commissioning, unpacking, shipping, receiving, dispensing)
+        self.pkg_text: list[str] = []
         self.lots: list[Lot] = []
         self.lot_exp: list[int] = []  # expiry day per lot, for fast picking
         self.lots_of: dict[int, list[int]] = defaultdict(list)
@@ -398,17 +401,12 @@ class Simulation:
     # ------------------------------------------------------------------ identifiers and time
 
     def epc(self, pid: int, dl: bool) -> str:
-        prod = self.pkg_prod[pid]
-        return self._sgtin_prefix[dl][prod] + serial_text(self.pkg_serial[pid], self._numeric[prod])
+        return self._sgtin_prefix[dl][self.pkg_prod[pid]] + self.pkg_text[pid]
 
     def epcs(self, pids: list[int], dl: bool) -> list[str]:
         """SGTINs of packages (the hottest loop: serials are computed when packages are made)."""
-        pp, ser, prefix, numeric = self.pkg_prod, self.pkg_serial, self._sgtin_prefix[dl], self._numeric
-        out: list[str] = []
-        for p in pids:
-            prod = pp[p]
-            out.append(prefix[prod] + serial_text(ser[p], numeric[prod]))
-        return out
+        pp, text, prefix = self.pkg_prod, self.pkg_text, self._sgtin_prefix[dl]
+        return [prefix[pp[p]] + text[p] for p in pids]
 
     def new_packages(self, prod: int, lot: int, n: int, in_lot: bool = True) -> range:
         """n new packages; in_lot=False for packages the lot's maker never made (counterfeits)."""
@@ -419,6 +417,8 @@ class Simulation:
         self.pkg_prod.extend(array("i", [prod]) * n)
         self.pkg_lot.extend(array("i", [lot]) * n)
         self.pkg_serial.frombytes(serial_numbers(start, n, self._salt[prod]).tobytes())
+        numeric = self._numeric[prod]
+        self.pkg_text.extend([serial_text(s, numeric) for s in self.pkg_serial[start:]])
         return range(start, start + n)
 
     def copies(self, pids: list[int]) -> list[int]:
@@ -429,6 +429,7 @@ class Simulation:
             self.pkg_prod.append(self.pkg_prod[pid])
             self.pkg_lot.append(self.pkg_lot[pid])
             self.pkg_serial.append(self.pkg_serial[pid])
+            self.pkg_text.append(self.pkg_text[pid])
             self.copy_of[c] = self.copy_of.get(pid, pid)
             out.append(c)
         return out
@@ -477,7 +478,11 @@ class Simulation:
     def number(self, org: int, prefix: str) -> str:
         n = self.doc_counter[org] + 1
         self.doc_counter[org] = n
-        return prefix + str(n).zfill(8)  # (f"{n:08d}" compiled is a str.format call: several times slower)
+        if n < 100_000_000:
+            # zero-padded to 8 digits without a method call (compiled: f"{n:08d}" is a slow str.format call and
+            # str.zfill a method lookup); the leading 1 of 10**8 + n cut off
+            return f"{prefix}{str(n + 100_000_000)[1:]}"
+        return prefix + str(n)  # (what zfill(8) gives for 9 digits or more)
 
     def late_days(self, org: Org) -> int:
         if org.late and self.noise_rng.random() < org.late * self.cfg.late:
@@ -923,12 +928,12 @@ class Simulation:
         dl = org.digital_link
         pkgs = self.case_pkgs[cid]
         prod = self.pkg_prod[pkgs[0]]  # a case holds one product
-        prefix, numeric, serials = self._sgtin_prefix[dl][prod], self._numeric[prod], self.pkg_serial
+        prefix, text = self._sgtin_prefix[dl][prod], self.pkg_text
         self.emit_aggregation(
             loc,
             t,
             self.cont_epc[cid][dl],
-            [prefix + serial_text(serials[p], numeric) for p in pkgs],
+            [prefix + text[p] for p in pkgs],
             "DELETE",
             "unpacking",
             "in_progress",
@@ -1072,8 +1077,7 @@ class Simulation:
         backorders = self.backorders
         sink_buf = sink.buf
         step_counts = sink.by_org_step
-        serials = self.pkg_serial
-        numeric = self._numeric
+        serial_texts = self.pkg_text
         noise_random = self.noise_rng.random
         sms = clock._sms
         boosts = self.demand_boost
@@ -1155,13 +1159,14 @@ class Simulation:
                     ready = ids._ready
                 local_ms = skew + ms  # dispensing happens on the local business day: same date, unless skewed
                 if 0 <= local_ms < DAY_MS:
-                    ts = date_hm[local_ms // 60_000] + sms[local_ms % 60_000]
+                    minute, sec = date_hm[local_ms // 60_000], sms[local_ms % 60_000]
                 else:
-                    ts = clock.local(base_local + ms, off)[: -len(offs)]
-                serial = serial_text(serials[pid], numeric[prod])
-                # one f-string: compiled, a single string build (a %-template is parsed at every event)
-                text = f"{_DISPENSING_HEAD}{eid}{_DISPENSING_TIME}{ts}{mid}{prefix[prod]}{serial}{tail}"
-                ts += offs
+                    minute, sec = clock.local(base_local + ms, off)[: -len(offs)], ""
+                # one f-string each: compiled, a single string build (a %-template is parsed at every event), and
+                # no intermediate eventTime without its offset
+                serial = serial_texts[pid]
+                text = f"{_DISPENSING_HEAD}{eid}{_DISPENSING_TIME}{minute}{sec}{mid}{prefix[prod]}{serial}{tail}"
+                ts = f"{minute}{sec}{offs}"
                 late = self.late_days(org) if org.late else 0
                 if label is None and not late:
                     seq += 1
@@ -1612,10 +1617,10 @@ class Simulation:
         sg = loc.sgln[dl]
         size = p.case_size
         made = self.new_packages(prod, lot.idx, size * n_cases)  # the serials of a run are drawn together
-        prefix, numeric, serials = self._sgtin_prefix[dl][prod], self._numeric[prod], self.pkg_serial
+        prefix, texts = self._sgtin_prefix[dl][prod], self.pkg_text
         for k in range(n_cases):
             pids = made[k * size : (k + 1) * size]
-            epcs = [prefix + serial_text(x, numeric) for x in serials[pids.start : pids.stop]]
+            epcs = [prefix + x for x in texts[pids.start : pids.stop]]
             ts, off = self.stamp(loc, t)
             eid = self.ids.next()
             self.sink.emit(

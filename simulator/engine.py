@@ -248,9 +248,8 @@ class Simulation:
         self.day = 0
         self.pkg_prod = array("i")
         self.pkg_lot = array("i")
-        self.pkg_serial = array("q")  # the number a package's serial prints (ids.serial_numeric / serial_alnum)
-        # the serial as its SGTIN prints it (serial_text), made once per package: a package's SGTIN is written
-        # four or five times (commissioning, unpacking, shipping, receiving, dispensing)
+        # the serial as its SGTIN prints it (serial_numbers, then serial_text), made once per package: a package's
+        # SGTIN is written four or five times (commissioning, unpacking, shipping, receiving, dispensing)
         self.pkg_text: list[str] = []
         self.lots: list[Lot] = []
         self.lot_exp: list[int] = []  # expiry day per lot, for fast picking
@@ -297,7 +296,7 @@ class Simulation:
         self.backorders: dict[int, tuple[list[int], list[int]]] = {}
         self.last_seq = 0
         # per identifier form and product: the SGTIN up to its serial; per product: whether serials are numeric
-        # (serial_text). The serial number of every package is computed when it is made (pkg_serial).
+        # (serial_text). The serial of every package is computed when it is made (pkg_text).
         self._sgtin_prefix: list[list[str]] = [[p.sgtin[dl] for p in self.products] for dl in (0, 1)]
         self._numeric: list[bool] = [p.numeric_serials for p in self.products]
         self._salt = [p.salt for p in self.products]
@@ -416,9 +415,9 @@ class Simulation:
         # array to array (copied in C): extending an array from a list converts every item, one call each
         self.pkg_prod.extend(array("i", [prod]) * n)
         self.pkg_lot.extend(array("i", [lot]) * n)
-        self.pkg_serial.frombytes(serial_numbers(start, n, self._salt[prod]).tobytes())
+        serials: list[int] = serial_numbers(start, n, self._salt[prod]).tolist()
         numeric = self._numeric[prod]
-        self.pkg_text.extend([serial_text(s, numeric) for s in self.pkg_serial[start:]])
+        self.pkg_text.extend([serial_text(s, numeric) for s in serials])
         return range(start, start + n)
 
     def copies(self, pids: list[int]) -> list[int]:
@@ -428,7 +427,6 @@ class Simulation:
             c = len(self.pkg_prod)
             self.pkg_prod.append(self.pkg_prod[pid])
             self.pkg_lot.append(self.pkg_lot[pid])
-            self.pkg_serial.append(self.pkg_serial[pid])
             self.pkg_text.append(self.pkg_text[pid])
             self.copy_of[c] = self.copy_of.get(pid, pid)
             out.append(c)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from array import array
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Final
@@ -246,8 +245,11 @@ class Simulation:
         self.locs: list[Loc] = net.locs
         self.products: list[Product] = net.products
         self.day = 0
-        self.pkg_prod = array("i")
-        self.pkg_lot = array("i")
+        # product and lot of each package, as lists (not array("i")): compiled, a list item is read as a machine
+        # integer without a call, an array item through the generic item protocol and a new int object;
+        # the lists cost 4 more bytes per package (the int objects are shared)
+        self.pkg_prod: list[int] = []
+        self.pkg_lot: list[int] = []
         # the serial as its SGTIN prints it (serial_numbers, then serial_text), made once per package: a package's
         # SGTIN is written four or five times (commissioning, unpacking, shipping, receiving, dispensing)
         self.pkg_text: list[str] = []
@@ -266,6 +268,7 @@ class Simulation:
         self.doc_counter: dict[int, int] = defaultdict(int)
         self.exp: dict[int, np.ndarray] = {}
         self.lead: dict[tuple[int, int], int] = {}
+        self._rd_of: dict[int, int] = {}  # location -> its nearest reverse distributor
         self.scenarios = scenarios
         self.watch_pid: dict[tuple[int, int], Any] = {}
         self.watch_dispense_loc: dict[int, Any] = {}
@@ -412,9 +415,8 @@ class Simulation:
         if lot >= 0 and in_lot:
             self.lots[lot].size += n
         start = len(self.pkg_prod)
-        # array to array (copied in C): extending an array from a list converts every item, one call each
-        self.pkg_prod.extend(array("i", [prod]) * n)
-        self.pkg_lot.extend(array("i", [lot]) * n)
+        self.pkg_prod.extend([prod] * n)
+        self.pkg_lot.extend([lot] * n)
         serials: list[int] = serial_numbers(start, n, self._salt[prod]).tolist()
         numeric = self._numeric[prod]
         self.pkg_text.extend([serial_text(s, numeric) for s in serials])
@@ -1854,7 +1856,9 @@ class Simulation:
         """Segregate non-saleable packages and send them to a reverse distributor for destruction."""
         if not pkgs or not self.net.reverse_locs:
             return
-        rd = self.net.nearest(loc.idx, self.net.reverse_locs)
+        rd = self._rd_of.get(loc.idx, -1)
+        if rd < 0:  # the reverse distributors are fixed when the network is built: the nearest one stays so
+            rd = self._rd_of[loc.idx] = self.net.nearest(loc.idx, self.net.reverse_locs)
         org = self.orgs[loc.org]
         dl = org.digital_link
         t = self.t_at(loc, day, 9.0, 12.0)

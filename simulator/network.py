@@ -279,6 +279,13 @@ class Network:
             d = self._dist[key] = haversine_km(la.lat, la.lon, lb.lat, lb.lon)
         return d
 
+    def km(self, a: int, b: int) -> float:
+        """The same distance as `distance`, not kept: for one-off scans over many places (a scenario looking
+        for a victim among thousands of dispensers), which would otherwise fill the cache with pairs never
+        asked for again (haversine_km is symmetric to the bit, so the two always agree)."""
+        la, lb = self.locs[a], self.locs[b]
+        return haversine_km(la.lat, la.lon, lb.lat, lb.lon)
+
     def nearest(self, loc_idx: int, candidates: list[int]) -> int:
         return min(candidates, key=lambda c: (self.distance(loc_idx, c), c))
 

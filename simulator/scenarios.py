@@ -16,6 +16,7 @@ labels.jsonl beside the documents. No Django here.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -262,8 +263,15 @@ class ScenarioBook:
         if not cands:
             cands = [loc for loc in sim.disp_locs if loc.idx not in exclude]
         if near >= 0:
-            cands.sort(key=lambda loc: (sim.net.distance(near, loc.idx), loc.idx))
-            cands = cands[-max(1, len(cands) // 4) :] if far else cands[: max(1, min(6, len(cands) // 3))]
+            # the nearest few or the farthest quarter, in order of distance (the keys are unique: the index
+            # breaks ties), without sorting thousands of dispensers to keep six
+            net = sim.net
+            if far:
+                cands = heapq.nlargest(max(1, len(cands) // 4), cands, key=lambda loc: (net.km(near, loc.idx), loc.idx))
+                cands.reverse()
+            else:
+                n = max(1, min(6, len(cands) // 3))
+                cands = heapq.nsmallest(n, cands, key=lambda loc: (net.km(near, loc.idx), loc.idx))
         return self.rng.choice(cands)
 
     def new_actor(self, sim: Simulation, day: int, near: int = -1, far: bool = False, licensed: bool = True) -> Any:
@@ -472,7 +480,7 @@ def start_cloning(book: ScenarioBook, sim: Simulation, inc: Incident, day: int) 
     ]
     if not found:
         return
-    found.sort(key=lambda h: (sim.net.distance(victim.idx, h[0]), h))
+    found.sort(key=lambda h: (sim.net.km(victim.idx, h[0]), h))
     holder, prod = (
         found[rng.randrange(min(5, len(found)))] if inc.camouflaged else found[-1 - rng.randrange(min(5, len(found)))]
     )
@@ -500,7 +508,7 @@ def prepare_counterfeit(book: ScenarioBook, sim: Simulation, inc: Incident, i: i
     loc = book.new_actor(sim, opened, near=anchor.idx)
     serving = [d for o in sim.net.nationals for d in sim.net.dcs_of(o) if d in sim.exp and sim.exp[d].sum() > 0]
     loc.primary = sim.net.nearest(loc.idx, serving)
-    customers = sorted(book.active_dispensers(sim, 0), key=lambda c: (sim.net.distance(loc.idx, c.idx), c.idx))[:4]
+    customers = sorted(book.active_dispensers(sim, 0), key=lambda c: (sim.net.km(loc.idx, c.idx), c.idx))[:4]
     import numpy as np
 
     exp = np.zeros(len(sim.products))

@@ -880,7 +880,7 @@ class Simulation:
             for item in items:
                 if item[0] != "receive":
                     continue
-                sh = item[1]
+                sh: Shipment = item[1]  # (typed: compiled, its fields are read directly)
                 cases = [*sh.cases, *(c for pal in sh.pallets for c in pallet_cases.get(pal, ()))]
                 if any(lot_of[p] == lot_idx for p in sh.pkgs) or any(
                     lot_of[case_pkgs[c][0]] == lot_idx for c in cases if c in case_pkgs

@@ -45,3 +45,23 @@ def test_a_run_without_or_with_a_few_scenarios_is_also_deterministic(scenarios: 
     b = generate(seed=3, scale="tiny", out_dir=None, scenarios=scenarios, days=30, events=2500)
     assert a.documents == b.documents
     assert a.labels == b.labels
+
+
+def test_uncached_distance_is_the_cached_one_to_the_bit_in_either_order() -> None:
+    """Scenario scans over thousands of dispensers use Network.km, which keeps nothing; the transit legs use
+    Network.distance, which keeps each pair under (smaller, larger) from whichever order asked first. The
+    output stays the same only if the two agree exactly, whatever the order."""
+    from simulator.geo import load_geography
+    from simulator.network import SCALES, build_network
+
+    net = build_network(SEED, SCALES["tiny"], load_geography())
+    n = len(net.locs)
+    pairs = [(a, b) for a in range(n) for b in range(n) if a != b]
+    assert len(pairs) > 1000
+    kept = len(net._dist)
+    uncached = {(a, b): net.km(a, b) for a, b in pairs}
+    assert len(net._dist) == kept  # km keeps nothing
+    net._dist.clear()
+    assert uncached == {(a, b): net.distance(a, b) for a, b in pairs}  # (b, a) is then read from (a, b)'s entry
+    assert len(net._dist) == len(pairs) // 2
+    assert all(uncached[(a, b)] == uncached[(b, a)] for a, b in pairs)

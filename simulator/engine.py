@@ -37,8 +37,8 @@ _HEX2: Final = [f"{i:02X}" for i in range(256)]
 
 
 def serial_numbers(start: int, n: int, salt: int) -> np.ndarray:
-    """The serial numbers of packages start..start+n-1 of a product (ids._mix40 of package number + salt,
-    vectorised: a bijection, so serials look random and never collide within a GTIN), as int64."""
+    """The serial numbers of packages start..start+n-1 of a product (the 40-bit mix described in ids, of package
+    number + salt: a bijection, so serials look random and never collide within a GTIN), as int64."""
     mask = np.uint64(_MASK40)
     x = (np.arange(start, start + n, dtype=np.uint64) + np.uint64(salt)) & mask
     x = (x * np.uint64(_M1)) & mask  # uint64 products wrap modulo 2**64: the low 40 bits stay exact

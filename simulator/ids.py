@@ -101,24 +101,8 @@ def biz_transaction(gln: str, number: str) -> str:
 
 # Serial numbers: a bijection of the package number, so serials look random, never collide within a
 # GTIN, and need no storage. DSCSA allows up to 20 alphanumerics. Two multiply-xorshift rounds on 40
-# bits (each step invertible) hide the order in which packages were made.
+# bits (each step invertible) hide the order in which packages were made; engine.serial_numbers applies
+# them to a product's packages at once and engine.serial_text prints 13 digits or 10 hex characters.
 _MASK40 = (1 << 40) - 1
 _M1 = 0x9E3779B97F & _MASK40 | 1
 _M2 = 0xBF58476D1D & _MASK40 | 1
-
-
-def _mix40(x: int) -> int:
-    x = (x * _M1) & _MASK40
-    x ^= x >> 19
-    x = (x * _M2) & _MASK40
-    return x ^ (x >> 21)
-
-
-def serial_numeric(n: int, salt: int) -> str:
-    """13 digits."""
-    return f"{_mix40((n + salt) & _MASK40):013d}"
-
-
-def serial_alnum(n: int, salt: int) -> str:
-    """10 characters of 0-9A-F: alphanumeric, as some labelers print them."""
-    return f"{_mix40((n + salt) & _MASK40):010X}"

@@ -275,14 +275,13 @@ class Network:
         key = (a, b) if a < b else (b, a)
         d = self._dist.get(key)
         if d is None:
-            la, lb = self.locs[a], self.locs[b]
-            d = self._dist[key] = haversine_km(la.lat, la.lon, lb.lat, lb.lon)
+            d = self._dist[key] = self.km(a, b)
         return d
 
     def km(self, a: int, b: int) -> float:
-        """The same distance as `distance`, not kept: for one-off scans over many places (a scenario looking
-        for a victim among thousands of dispensers), which would otherwise fill the cache with pairs never
-        asked for again (haversine_km is symmetric to the bit, so the two always agree)."""
+        """The distance in km, not kept (`distance` keeps it): for one-off scans over many places (a scenario
+        looking for a victim among thousands of dispensers), which would otherwise fill the cache with pairs
+        never asked for again (haversine_km is symmetric to the bit, so either order gives the kept value)."""
         la, lb = self.locs[a], self.locs[b]
         return haversine_km(la.lat, la.lon, lb.lat, lb.lon)
 
